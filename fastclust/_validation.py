@@ -1,0 +1,103 @@
+"""Input checks shared by every public entry point.
+
+Each checker either returns a clean array/scalar or raises a
+:class:`~fastclust.errors.FastclustError` whose message names the argument.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+from .errors import FastclustError
+
+
+def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
+    """Return ``value`` if it is one of ``choices``, else raise naming them."""
+    if not isinstance(value, str) or value not in choices:
+        raise FastclustError(f"{name}={value!r} is not one of {', '.join(map(repr, choices))}")
+    return value
+
+
+def check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
+    """Return ``value`` as a Python int if it is an integer >= ``minimum``.
+
+    Booleans and floats are refused even when integral (``k=3.0`` is more
+    likely a bug than an intent).
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise FastclustError(f"{name} must be an integer >= {minimum}, got {value!r} ({type(value).__name__})")
+    if int(value) < minimum:
+        raise FastclustError(f"{name} must be an integer >= {minimum}, got {int(value)}")
+    return int(value)
+
+
+def _describe_first_nonfinite(arr: np.ndarray) -> str:
+    bad = ~np.isfinite(arr)
+    count = int(bad.sum())
+    first = tuple(int(i) for i in np.argwhere(bad)[0])
+    n_nan = int(np.isnan(arr).sum())
+    where = ", ".join(f"{axis} {i}" for axis, i in zip(("row", "column", "channel"), first, strict=False))
+    return f"{count} non-finite value(s) ({n_nan} NaN, {count - n_nan} inf); the first is at {where}"
+
+
+def check_data(X: Any, name: str = "X") -> np.ndarray:
+    """Validate a data matrix: 2-D, non-empty, numeric, finite.
+
+    Returns a C-contiguous float32 or float64 array (float32 is kept so wide
+    data can use single-precision BLAS; everything else becomes float64).
+    """
+    try:
+        arr = np.asarray(X)
+    except Exception as exc:  # ragged lists and the like
+        raise FastclustError(f"{name} could not be converted to an array: {exc}") from exc
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+        raise FastclustError(f"{name} must be numeric, got dtype {arr.dtype}")
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise FastclustError(f"{name} must be real, got complex dtype {arr.dtype}")
+    if arr.ndim != 2:
+        raise FastclustError(f"{name} must be 2-D (n_samples, n_features), got shape {arr.shape}")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise FastclustError(f"{name} is empty (shape {arr.shape})")
+    if arr.dtype != np.float32:
+        arr = arr.astype(np.float64, copy=False)
+    if not np.isfinite(arr).all():
+        raise FastclustError(f"{name} contains {_describe_first_nonfinite(arr)}")
+    return np.ascontiguousarray(arr)
+
+
+def check_weights(sample_weight: Any, n: int, name: str = "sample_weight") -> np.ndarray:
+    """Return float64 weights of length ``n`` (ones when None); refuse negative or all-zero."""
+    if sample_weight is None:
+        return np.ones(n, dtype=np.float64)
+    try:
+        w = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise FastclustError(f"{name} must be numeric: {exc}") from exc
+    if w.ndim == 0:
+        w = np.full(n, float(w))
+    if w.shape != (n,):
+        raise FastclustError(f"{name} must have shape ({n},), got {w.shape}")
+    if not np.isfinite(w).all():
+        raise FastclustError(f"{name} contains {int((~np.isfinite(w)).sum())} non-finite value(s)")
+    if (w < 0).any():
+        first = int(np.argmax(w < 0))
+        raise FastclustError(f"{name} contains {int((w < 0).sum())} negative value(s); the first is at index {first}")
+    if not (w > 0).any():
+        raise FastclustError(f"{name} is all zero: at least one sample needs a positive weight")
+    return np.ascontiguousarray(w)
+
+
+def as_generator(seed: Any) -> np.random.Generator:
+    """Turn ``None``, an int, a ``Generator`` or a legacy ``RandomState`` into a Generator."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, np.random.RandomState):
+        return np.random.default_rng(seed.randint(0, 2**31 - 1))
+    if seed is None or (isinstance(seed, numbers.Integral) and not isinstance(seed, bool)):
+        if seed is not None and int(seed) < 0:
+            raise FastclustError(f"seed must be a non-negative integer, got {seed}")
+        return np.random.default_rng(None if seed is None else int(seed))
+    raise FastclustError(f"seed must be None, an int or a numpy Generator, got {type(seed).__name__}")
