@@ -17,37 +17,6 @@ import numpy as np
 from numba import njit, prange
 
 
-@njit(parallel=True, cache=True)
-def assign_direct(X, C, metric):
-    """Nearest centroid of every row of ``X`` by direct distance; ties go to the lowest index.
-
-    Returns ``(labels, min_dist)``; ``min_dist`` is the squared Euclidean (metric 0)
-    or Manhattan (metric 1) distance to the chosen centroid.
-    """
-    n, d = X.shape
-    k = C.shape[0]
-    labels = np.empty(n, dtype=np.int64)
-    min_dist = np.empty(n, dtype=np.float64)
-    for i in prange(n):
-        best = np.inf
-        best_j = 0
-        for j in range(k):
-            s = 0.0
-            if metric == 0:
-                for f in range(d):
-                    t = X[i, f] - C[j, f]
-                    s += t * t
-            else:
-                for f in range(d):
-                    s += abs(X[i, f] - C[j, f])
-            if s < best:  # strict: the first (lowest) index wins a tie
-                best = s
-                best_j = j
-        labels[i] = best_j
-        min_dist[i] = best
-    return labels, min_dist
-
-
 @njit(nogil=True, cache=True)
 def argmin_shifted(P, half_norms):
     """Row-wise argmin of ``half_norms[j] - P[i, j]`` (the course's vectorised L2 rule).
@@ -96,53 +65,129 @@ def cluster_sums(X, w, labels, k, n_blocks):
 
 
 @njit(parallel=True, cache=True)
-def cluster_medians(X, w, labels, k):
-    """Coordinate-wise weighted median of every cluster (NaN rows for empty clusters).
+def cluster_medians(X, w, labels, k, order):
+    """Coordinate-wise weighted median of every cluster (NaN rows for clusters of zero weight).
 
-    With cumulative weights ``W`` over the sorted values and total ``T``, the
-    median is the mid-point of the first value with ``W >= T/2`` and the first
-    with ``W > T/2``. With integer weights this is exactly ``np.median`` of the
-    values repeated by their weights.
+    With cumulative weights ``W`` over a cluster's sorted values and total ``T``,
+    the median is the mid-point of the first value with ``W >= T/2`` and the
+    first with ``W > T/2``. With integer weights this is exactly ``np.median`` of
+    the values repeated by their weights.
+
+    ``order[f]`` is the stable argsort of column ``f`` (computed once per fit), so
+    no sorting happens here: walking it visits each cluster's values in sorted
+    order, ties by sample index, as the twin's per-cluster stable sort does.
+    Two O(n) passes per feature, parallel over features.
     """
     n, d = X.shape
-    order = np.argsort(labels, kind="mergesort")
-    starts = np.zeros(k + 1, dtype=np.int64)
-    for i in range(n):
-        starts[labels[i] + 1] += 1
-    for j in range(k):
-        starts[j + 1] += starts[j]
     medians = np.full((k, d), np.nan)
-    for j in prange(k):
-        members = order[starts[j] : starts[j + 1]]
-        m = members.shape[0]
-        if m == 0:
-            continue
-        ws = w[members]
-        vals = np.empty(m, dtype=np.float64)
-        for f in range(d):
-            for t in range(m):
-                vals[t] = X[members[t], f]
-            o = np.argsort(vals, kind="mergesort")
-            total = 0.0
-            for t in range(m):
-                total += ws[o[t]]
-            half = total / 2.0
-            cum = 0.0
-            lo = np.nan
-            hi = np.nan
-            for t in range(m):
-                cum += ws[o[t]]
-                if np.isnan(lo) and cum >= half:
-                    lo = vals[o[t]]
-                if cum > half:
-                    hi = vals[o[t]]
-                    break
-            if np.isnan(hi):  # rounding left cum a hair under half: take the last value
-                hi = vals[o[m - 1]]
-            if np.isnan(lo):
-                lo = hi
-            medians[j, f] = (lo + hi) / 2.0
+    for f in prange(d):
+        total = np.zeros(k)
+        for t in range(n):
+            i = order[f, t]
+            total[labels[i]] += w[i]
+        cum = np.zeros(k)
+        lo = np.full(k, np.nan)
+        done = np.zeros(k, dtype=np.bool_)
+        for t in range(n):
+            i = order[f, t]
+            j = labels[i]
+            if done[j]:
+                continue
+            cum[j] += w[i]
+            half = total[j] / 2.0
+            if np.isnan(lo[j]) and cum[j] >= half:
+                lo[j] = X[i, f]
+            if cum[j] > half:
+                medians[j, f] = (lo[j] + X[i, f]) / 2.0
+                done[j] = True
     return medians
+
+
+@njit(parallel=True, cache=True)
+def assign_bounded(X, C, metric, labels, lower, drift, margin):
+    """Exact nearest-centroid assignment that skips most distance computations (Hamerly 2010).
+
+    ``labels`` and ``lower`` come from the previous round: ``lower[i]`` bounds from
+    below the distance (Euclidean for metric 0, Manhattan for 1) from sample ``i`` to
+    every centroid but its own; ``drift[j]`` is how far centroid ``j`` has moved since.
+    A sample keeps its label without a scan when its exact distance to its own
+    centroid is below ``max(lower - max drift of the others, half the gap to the
+    nearest other centroid)`` by more than ``margin`` plus a relative 1e-9, which
+    absorbs rounding: then that centroid is strictly nearest, so the result is the
+    same as a full scan's (ties are always scanned, and go to the lowest index).
+
+    Returns ``(labels, min_dist, lower, n_scanned)``; ``min_dist`` is squared
+    Euclidean or Manhattan, computed exactly as :func:`assign_direct` does.
+    """
+    n, d = X.shape
+    k = C.shape[0]
+    half_gap = np.full(k, np.inf)
+    for a in range(k):
+        for b in range(k):
+            if a != b:
+                s = 0.0
+                if metric == 0:
+                    for f in range(d):
+                        t = C[a, f] - C[b, f]
+                        s += t * t
+                    s = np.sqrt(s)
+                else:
+                    for f in range(d):
+                        s += abs(C[a, f] - C[b, f])
+                if 0.5 * s < half_gap[a]:
+                    half_gap[a] = 0.5 * s
+    top, second_top, top_j = 0.0, 0.0, -1
+    for j in range(k):
+        if drift[j] > top:
+            second_top, top, top_j = top, drift[j], j
+        elif drift[j] > second_top:
+            second_top = drift[j]
+    new_labels = np.empty(n, dtype=np.int64)
+    min_dist = np.empty(n, dtype=np.float64)
+    new_lower = np.empty(n, dtype=np.float64)
+    scanned = np.zeros(n, dtype=np.bool_)
+    for i in prange(n):
+        a = labels[i]
+        s = 0.0
+        if metric == 0:
+            for f in range(d):
+                t = X[i, f] - C[a, f]
+                s += t * t
+            u = np.sqrt(s)
+        else:
+            for f in range(d):
+                s += abs(X[i, f] - C[a, f])
+            u = s
+        low = lower[i] - (second_top if a == top_j else top)
+        bound = max(low, half_gap[a])
+        if u + margin < bound * (1.0 - 1e-9):
+            new_labels[i] = a
+            min_dist[i] = s
+            new_lower[i] = low
+            continue
+        scanned[i] = True
+        best = np.inf
+        second = np.inf
+        best_j = 0
+        for j in range(k):
+            s = 0.0
+            if metric == 0:
+                for f in range(d):
+                    t = X[i, f] - C[j, f]
+                    s += t * t
+            else:
+                for f in range(d):
+                    s += abs(X[i, f] - C[j, f])
+            if s < best:
+                second = best
+                best = s
+                best_j = j
+            elif s < second:
+                second = s
+        new_labels[i] = best_j
+        min_dist[i] = best
+        new_lower[i] = np.sqrt(second) if metric == 0 else second
+    return new_labels, min_dist, new_lower, scanned.sum()
 
 
 @njit(parallel=True, cache=True)

@@ -12,19 +12,6 @@ import numpy as np
 CHUNK_ROWS = 4096
 
 
-def assign_direct(X: np.ndarray, C: np.ndarray, metric: int) -> tuple[np.ndarray, np.ndarray]:
-    """Nearest centroid by direct distance, ties to the lowest index; see the numba twin."""
-    n = X.shape[0]
-    labels = np.empty(n, dtype=np.int64)
-    min_dist = np.empty(n, dtype=np.float64)
-    for start in range(0, n, CHUNK_ROWS):
-        D = distances_to(C, X[start : start + CHUNK_ROWS], metric)  # (chunk, k)
-        lab = np.argmin(D, axis=1)  # first minimum: the lowest index wins a tie
-        labels[start : start + CHUNK_ROWS] = lab
-        min_dist[start : start + CHUNK_ROWS] = D[np.arange(D.shape[0]), lab]
-    return labels, min_dist
-
-
 def argmin_shifted(P: np.ndarray, half_norms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Row-wise argmin of ``half_norms - P``; see the numba twin."""
     S = half_norms[None, :] - P
@@ -44,8 +31,13 @@ def cluster_sums(X: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, n_blo
     return sums
 
 
-def cluster_medians(X: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
-    """Coordinate-wise weighted medians (NaN rows for empty clusters); see the twin."""
+def cluster_medians(X: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, order: np.ndarray) -> np.ndarray:
+    """Coordinate-wise weighted medians (NaN rows for clusters of zero weight); see the twin.
+
+    Sorts each cluster's values itself (stable, ties by sample index) and so
+    ignores ``order``, the presorted columns the twin walks instead: two
+    independent routes to the same numbers make a better oracle.
+    """
     d = X.shape[1]
     order = np.argsort(labels, kind="stable")
     bounds = np.searchsorted(labels[order], np.arange(k + 1))
@@ -59,6 +51,8 @@ def cluster_medians(X: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int) ->
             vals = X[members, f].astype(np.float64)
             o = np.argsort(vals, kind="stable")
             cum = np.cumsum(ws[o])
+            if cum[-1] <= 0.0:
+                break
             half = cum[-1] / 2.0
             lo_i = min(int(np.searchsorted(cum, half, side="left")), members.size - 1)
             hi_i = min(int(np.searchsorted(cum, half, side="right")), members.size - 1)
@@ -82,3 +76,44 @@ def distances_to(X: np.ndarray, centers: np.ndarray, metric: int) -> np.ndarray:
             else:
                 block += np.abs(t)
     return out
+
+
+def assign_bounded(
+    X: np.ndarray, C: np.ndarray, metric: int, labels: np.ndarray, lower: np.ndarray, drift: np.ndarray, margin: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Hamerly-bounded exact assignment, vectorised; see the twin for the rule."""
+    k = C.shape[0]
+    gaps = distances_to(C, C, metric)
+    if metric == 0:
+        gaps = np.sqrt(gaps)
+    np.fill_diagonal(gaps, np.inf)
+    half_gap = 0.5 * gaps.min(axis=1) if k > 1 else np.full(k, np.inf)
+    top_j = int(np.argmax(drift)) if drift.max(initial=0.0) > 0.0 else -1
+    top = drift[top_j] if top_j >= 0 else 0.0
+    second_top = np.delete(drift, top_j).max(initial=0.0) if top_j >= 0 else 0.0
+
+    own = C[labels]
+    s = np.zeros(X.shape[0])
+    for f in range(X.shape[1]):
+        t = X[:, f] - own[:, f]
+        s += t * t if metric == 0 else np.abs(t)
+    u = np.sqrt(s) if metric == 0 else s
+    low = lower - np.where(labels == top_j, second_top, top)
+    bound = np.maximum(low, half_gap[labels])
+    keep = u + margin < bound * (1.0 - 1e-9)
+
+    new_labels = labels.copy()
+    min_dist = s.copy()
+    new_lower = low.copy()
+    rest = np.flatnonzero(~keep)
+    for start in range(0, rest.size, CHUNK_ROWS):
+        idx = rest[start : start + CHUNK_ROWS]
+        D = distances_to(C, X[idx], metric)  # (chunk, k)
+        lab = np.argmin(D, axis=1)
+        rows = np.arange(idx.size)
+        new_labels[idx] = lab
+        min_dist[idx] = D[rows, lab]
+        D[rows, lab] = np.inf
+        second = D.min(axis=1) if k > 1 else np.full(idx.size, np.inf)
+        new_lower[idx] = np.sqrt(second) if metric == 0 else second
+    return new_labels, min_dist, new_lower, int(rest.size)

@@ -9,6 +9,7 @@ random draws, so the same seed gives the same result on either.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import warnings
@@ -66,8 +67,8 @@ class KMeansResult:
     metric, backend, init : str
         What was used (``init`` is ``"array"`` for explicit centroids).
     stop_reason : str
-        ``"converged"``, ``"max_iter"`` or ``"stalled"`` (labels still changing
-        but the objective no longer decreasing: only exact ties can do that).
+        ``"converged"``, ``"max_iter"`` or ``"stalled"`` (a cycle of labelings at
+        one objective value: only exact ties can cause it).
     initial_centroids : (k0, d) float64
         The centroids the first assignment used.
     """
@@ -102,16 +103,40 @@ class _Assigner:
         self.wide = metric == "l2" and X.shape[1] >= WIDE_MIN_FEATURES
         # |x|^2 in float64, so the BLAS form can report true squared distances.
         self.sq_norms = np.einsum("ij,ij->i", X, X, dtype=np.float64) if self.wide else None
+        # Absolute slack for the bounds' rounding: far above what accumulates, far below any real gap.
+        self.margin = 1e-9 * (float(np.abs(X).max()) + 1.0)
         threads = _n_threads() if backend == "numba" else 1
         self.threads = threads if self.wide and X.shape[0] >= 4 * WIDE_CHUNK_ROWS else 1
 
-    def __call__(self, C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Return ``(labels, min_dist)`` with ``min_dist`` in the metric's units (squared for L2)."""
-        if not self.wide:
-            return self.ops.assign_direct(self.X, C, METRIC_CODE[self.metric])
-        labels, score = self._assign_blas(C)
-        assert self.sq_norms is not None
-        return labels, np.maximum(self.sq_norms + 2.0 * score.astype(np.float64), 0.0)
+    def __call__(
+        self,
+        C: np.ndarray,
+        labels: np.ndarray | None = None,
+        lower: np.ndarray | None = None,
+        drift: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Return ``(labels, min_dist, lower)``; ``min_dist`` in the metric's units (squared for L2).
+
+        With the previous round's ``labels`` and ``lower`` bounds and the centroids'
+        ``drift`` since, direct assignment skips the samples whose centroid provably
+        stays nearest (same labels as a full scan). ``lower`` is None on the BLAS path.
+        """
+        if self.wide:
+            new_labels, score = self._assign_blas(C)
+            assert self.sq_norms is not None
+            return new_labels, np.maximum(self.sq_norms + 2.0 * score.astype(np.float64), 0.0), None
+        n, k = self.X.shape[0], C.shape[0]
+        if labels is None or lower is None or drift is None:
+            labels, lower, drift = np.zeros(n, dtype=np.int64), np.zeros(n), np.zeros(k)
+        new_labels, min_dist, new_lower, _ = self.ops.assign_bounded(
+            self.X, C, METRIC_CODE[self.metric], labels, lower, drift, self.margin
+        )
+        return new_labels, min_dist, new_lower
+
+    def drift(self, old: np.ndarray, new: np.ndarray) -> np.ndarray:
+        """How far each centroid moved, in the distance the bounds use (Euclidean or Manhattan)."""
+        diff = np.abs(new - old)
+        return np.sqrt((diff * diff).sum(axis=1)) if self.metric == "l2" else diff.sum(axis=1)
 
     def _assign_blas(self, C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         X = self.X
@@ -226,7 +251,7 @@ def _init_kmeanspp(X: np.ndarray, k: int, w: np.ndarray, rng: np.random.Generato
     first = int(rng.choice(X.shape[0], p=w / w.sum()))
     chosen = [first]
     closest = assigner.distances_to(X[[first]])[0]
-    potential = float(w @ closest)
+    potential = float((w * closest).sum())
     for _ in range(1, k):
         if potential <= 0.0:
             break
@@ -235,7 +260,7 @@ def _init_kmeanspp(X: np.ndarray, k: int, w: np.ndarray, rng: np.random.Generato
         # side="right": never pick a sample whose potential is zero (it sits on a centre).
         candidates = np.minimum(np.searchsorted(cumulative, draws, side="right"), X.shape[0] - 1)
         trial = np.minimum(closest[None, :], assigner.distances_to(X[candidates]))
-        trial_potential = trial @ w
+        trial_potential = (trial * w).sum(axis=1)
         best = int(np.argmin(trial_potential))
         chosen.append(int(candidates[best]))
         closest = trial[best]
@@ -275,22 +300,26 @@ def initial_centroids(
 
 
 def _update(
-    ops: ModuleType, X: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, metric: str
+    ops: ModuleType, X: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, metric: str, order: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """New centres for ``labels`` and the total weight of each cluster (0 marks an empty one)."""
+    """New centres for ``labels`` and the total weight of each cluster (0 marks an empty one).
+
+    ``order`` (L1 only) holds the stable argsort of every column, computed once per fit.
+    """
     weight = np.bincount(labels, weights=w, minlength=k)
     if metric == "l2":
         with np.errstate(invalid="ignore", divide="ignore"):
             C = ops.cluster_sums(X, w, labels, k, _n_threads()) / weight[:, None]
     else:
-        C = ops.cluster_medians(X, w, labels, k)
+        C = ops.cluster_medians(X, w, labels, k, order)
     return C, weight
 
 
-def _drop_empty(C: np.ndarray, labels: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _drop_empty(C: np.ndarray, labels: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Remove clusters of zero weight; return the kept centres, renumbered labels and the kept mask."""
     keep = weight > 0
     new_index = np.cumsum(keep) - 1
-    return np.ascontiguousarray(C[keep]), new_index[labels]
+    return np.ascontiguousarray(C[keep]), new_index[labels], keep
 
 
 def _reseed(
@@ -302,6 +331,7 @@ def _reseed(
     k: int,
     metric: str,
     weight: np.ndarray,
+    order: np.ndarray | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Give every empty cluster the sample farthest from its centroid, then recompute the centres."""
     labels = labels.copy()
@@ -312,7 +342,7 @@ def _reseed(
             break
         labels[p] = j
         far[p] = -1.0
-    C, weight = _update(ops, X, w, labels, k, metric)
+    C, weight = _update(ops, X, w, labels, k, metric, order)
     return C, labels, weight
 
 
@@ -344,9 +374,11 @@ def kmeans(
     not the mean, is what minimises a sum of L1 distances; updating with the mean
     after an L1 assignment does not decrease the L1 objective and can cycle.
 
-    The loop stops when an assignment changes no label. It also stops, with
-    ``stop_reason="stalled"``, if the objective fails to decrease (possible only
-    through exact ties), so it always ends; ``max_iter`` is only a safety net.
+    The loop stops when an assignment changes no label. Exact ties (frequent
+    with L1) can change labels without lowering the objective; the loop goes on
+    through such plateaus but stops, with ``stop_reason="stalled"``, when a
+    labeling repeats without a new minimum in between. There are finitely many
+    labelings, so it always ends; ``max_iter`` is only a safety net.
 
     Parameters
     ----------
@@ -404,13 +436,16 @@ def kmeans(
     C = initial_centroids(X, k, init, w, rng, assigner)
     C0 = C.copy()
 
-    labels, min_dist = assigner(C)
+    order = np.argsort(X, axis=0, kind="stable").T.copy() if metric == "l1" and backend_name == "numba" else None
+    labels, min_dist, lower = assigner(C)
     history: list[float] = []
     stop_reason = "max_iter"
-    previous = math.inf
+    best = math.inf
+    plateau: set[bytes] = set()  # labelings seen since the objective last reached a new minimum
     n_iter = 0
     while max_iter is None or n_iter < max_iter:
-        C, weight = _update(ops, X, w, labels, C.shape[0], metric)
+        C_old = C
+        C, weight = _update(ops, X, w, labels, C.shape[0], metric, order)
         if (weight <= 0).any():
             if empty == "error":
                 raise FastclustError(
@@ -418,21 +453,31 @@ def kmeans(
                     "use empty='drop' or empty='reseed'"
                 )
             if empty == "reseed":
-                C, labels, weight = _reseed(ops, X, w, labels, min_dist, C.shape[0], metric, weight)
+                C, labels, weight = _reseed(ops, X, w, labels, min_dist, C.shape[0], metric, weight, order)
+                lower = None  # reseeded samples changed cluster: their bounds no longer hold
             if (weight <= 0).any():
-                C, labels = _drop_empty(C, labels, weight)
-        new_labels, min_dist = assigner(C)
+                C, labels, keep = _drop_empty(C, labels, weight)
+                C_old = C_old[keep]
+        new_labels, min_dist, lower = assigner(C, labels, lower, assigner.drift(C_old, C))
         n_iter += 1
-        objective = float(w @ min_dist)
+        objective = float((w * min_dist).sum())  # not w @ d: BLAS threads left spinning would steal our cores
         history.append(objective)
         if np.array_equal(new_labels, labels):
             stop_reason = "converged"
             break
         labels = new_labels
-        if objective >= previous:
-            stop_reason = "stalled"
-            break
-        previous = objective
+        # Ties (common with L1) can change labels at an unchanged objective. Going on is
+        # right, but a labeling seen twice without a new minimum in between is a cycle:
+        # there are finitely many labelings, so this makes the loop provably end.
+        if objective < best:
+            best = objective
+            plateau.clear()
+        else:
+            digest = hashlib.blake2b(labels.tobytes(), digest_size=16).digest()
+            if digest in plateau:
+                stop_reason = "stalled"
+                break
+            plateau.add(digest)
 
     if stop_reason == "max_iter":
         warnings.warn(
@@ -443,9 +488,9 @@ def kmeans(
     if stop_reason != "converged" and empty == "drop":
         weight = np.bincount(labels, weights=w, minlength=C.shape[0])
         if (weight <= 0).any():
-            C, labels = _drop_empty(C, labels, weight)
+            C, labels, _ = _drop_empty(C, labels, weight)
     if not history:  # unreachable with max_iter >= 1; kept for clarity of the invariant
-        history.append(float(w @ min_dist))
+        history.append(float((w * min_dist).sum()))
     return KMeansResult(
         labels=labels,
         centroids=np.ascontiguousarray(C, dtype=np.float64),
@@ -478,4 +523,5 @@ def assign(X: Any, centroids: Any, *, metric: str = "l2", backend: str = "auto")
         raise FastclustError(f"centroids have {C.shape[1]} features but X has {X.shape[1]}")
     if X.dtype == np.float32 and not (metric == "l2" and X.shape[1] >= WIDE_MIN_FEATURES):
         X = X.astype(np.float64)
-    return _Assigner(ops, backend_name, X, metric)(C.astype(np.float64))
+    labels, dist, _ = _Assigner(ops, backend_name, X, metric)(C.astype(np.float64))
+    return labels, dist

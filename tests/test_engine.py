@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import warnings
@@ -56,7 +57,7 @@ def test_matches_textbook_from_same_init(backend, metric, n, d, k):
 @pytest.mark.skipif(len(BACKENDS) < 2, reason="numba is not installed: nothing to compare the numpy backend with")
 @pytest.mark.parametrize("metric", ["l2", "l1"])
 @pytest.mark.parametrize("init", ["k-means++", "random", "random-uniform"])
-@pytest.mark.parametrize("n,d,k", SHAPES + [(3000, 5, 40)])
+@pytest.mark.parametrize("n,d,k", SHAPES + [pytest.param(3000, 5, 40, marks=pytest.mark.slow)])
 def test_backends_identical(metric, init, n, d, k):
     rng = np.random.default_rng(7)
     X = rng.normal(size=(n, d)).astype(np.float32 if d >= 16 else np.float64)
@@ -195,6 +196,12 @@ def test_library_prints_nothing(capsys, backend):
         fc.kmeans(X, 200, seed=0, backend=backend)
     out = capsys.readouterr()
     assert out.out == "" and out.err == ""
+
+
+def test_expected_backend_for_this_environment():
+    if os.environ.get("FASTCLUST_EXPECT_NO_NUMBA") == "1":
+        assert not fc.numba_available() and BACKENDS == ["numpy"]
+    assert fc.kmeans(np.ones((2, 1)), 1).backend == ("numba" if fc.numba_available() else "numpy")
 
 
 def test_import_without_numba_uses_numpy_backend():

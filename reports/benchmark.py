@@ -1,0 +1,218 @@
+"""Side-by-side benchmarks: fastclust against its peers, same inputs, one run.
+
+    python reports/benchmark.py kmeans        # issue: core engine
+    python reports/benchmark.py images        # Q3 grid, Pillow quantize, faiss, 24 MP image
+    python reports/benchmark.py spectral      # political blogs, 1M-node graph
+    python reports/benchmark.py vq | digits   # embedding table, MNIST
+    python reports/benchmark.py all
+
+Timings are medians of ``--repeats`` runs, taken after one warm-up call that
+loads (or compiles) the numba kernels; compile time is reported on its own.
+Peers get exactly the same data and the same initial centroids. Ratios are
+computed within this one run, because machines here are shared and noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import fastclust as fc  # noqa: E402
+
+SHARED = Path(os.environ.get("FASTCLUST_SHARED", ROOT.parent / "shared" / "data"))
+
+
+# ------------------------------------------------------------------------------------------------
+# helpers
+# ------------------------------------------------------------------------------------------------
+
+
+def timed(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
+    """Median wall time of ``repeats`` calls, and the last call's result."""
+    times, out = [], None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), out
+
+
+def table(title: str, header: list[str], rows: list[list[Any]]) -> str:
+    """A Markdown table (printed, and easy to paste into a closing note)."""
+
+    def fmt(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:.4g}" if abs(v) < 1e4 else f"{v:.4e}"
+        return str(v)
+
+    lines = [f"\n### {title}\n", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in rows]
+    text = "\n".join(lines)
+    print(text, flush=True)
+    return text
+
+
+def machine() -> str:
+    import numba
+    import sklearn
+
+    return (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"numpy {np.__version__}, numba {numba.__version__}, scikit-learn {sklearn.__version__}"
+    )
+
+
+def warm_numba() -> float:
+    """Load (or compile) every kernel once; return the seconds it took."""
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(0)
+    for d, dtype in ((3, np.float64), (20, np.float32)):
+        X = rng.normal(size=(2000, d)).astype(dtype)
+        for metric in ("l2", "l1"):
+            fc.kmeans(X, 4, metric=metric, seed=0, backend="numba")
+    return time.perf_counter() - t0
+
+
+def sklearn_lloyd(X: np.ndarray, init: np.ndarray, sample_weight=None, max_iter: int = 100_000):
+    from sklearn.cluster import KMeans
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return KMeans(init=init, n_clusters=init.shape[0], n_init=1, tol=0.0, algorithm="lloyd", max_iter=max_iter).fit(
+            X, sample_weight=sample_weight
+        )
+
+
+def football_pixels() -> np.ndarray:
+    from PIL import Image
+
+    path = SHARED / "homework1" / "football.bmp"
+    if not path.exists():
+        raise SystemExit(f"{path} is missing: this benchmark needs the course image")
+    return np.asarray(Image.open(path).convert("RGB")).reshape(-1, 3)
+
+
+def unit_rows(n: int, d: int, seed: int = 0) -> np.ndarray:
+    X = np.random.default_rng(seed).normal(size=(n, d)).astype(np.float32)
+    return X / np.linalg.norm(X, axis=1, keepdims=True)
+
+
+# ------------------------------------------------------------------------------------------------
+# kmeans
+# ------------------------------------------------------------------------------------------------
+
+
+def bench_kmeans(args: argparse.Namespace) -> None:
+    print(f"machine: {machine()}")
+    print(f"numba warm-up (cache load or compile): {warm_numba():.2f} s")
+    pixels = football_pixels().astype(np.float64)
+    colours, counts, inverse = fc.distinct_rows(pixels)
+    rows = []
+    for k in (3, 6, 12, 24, 48):
+        init = pixels[np.random.default_rng(k).choice(len(pixels), k, replace=False)]
+        t_nb, r_nb = timed(
+            lambda: fc.kmeans(colours, k, init=init, sample_weight=counts, backend="numba"), args.repeats
+        )
+        t_np, r_np = timed(lambda: fc.kmeans(colours, k, init=init, sample_weight=counts, backend="numpy"), 1)
+        t_full, r_full = timed(lambda: fc.kmeans(pixels, k, init=init, backend="numba"), 1)
+        t_sk, sk = timed(lambda: sklearn_lloyd(pixels, init), 1)
+        same = float(np.mean(r_nb.labels[inverse] == sk.labels_))
+        rows.append(
+            [
+                k,
+                t_nb,
+                t_np,
+                t_full,
+                t_sk,
+                t_sk / t_nb,
+                r_nb.n_iter,
+                sk.n_iter_,
+                same,
+                bool(np.array_equal(r_nb.labels[inverse], r_full.labels)),
+                bool(np.array_equal(r_nb.labels, r_np.labels)),
+            ]
+        )
+    table(
+        f"(a) football.bmp, {len(pixels):,} pixels / {len(colours):,} distinct colours, L2, same initial centroids",
+        [
+            "k",
+            "fastclust numba (distinct colours) s",
+            "fastclust numpy (distinct colours) s",
+            "fastclust numba (all pixels) s",
+            "sklearn lloyd (all pixels) s",
+            "speed-up vs sklearn",
+            "iters fastclust",
+            "iters sklearn",
+            "labels = sklearn",
+            "distinct = all pixels",
+            "numba = numpy",
+        ],
+        rows,
+    )
+
+    n, d, k, iters = 200_000, 64, 256, 20
+    X = unit_rows(n, d)
+    init = X[np.random.default_rng(1).choice(n, k, replace=False)].astype(np.float64)
+    C32 = init.astype(np.float32)
+    t_gemm, _ = timed(lambda: X @ C32.T, max(5, args.repeats))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", fc.ConvergenceWarning)
+        t_nb, r_nb = timed(lambda: fc.kmeans(X, k, init=init, max_iter=iters, backend="numba"), args.repeats)
+        t_np, r_np = timed(lambda: fc.kmeans(X, k, init=init, max_iter=iters, backend="numpy"), 1)
+    t_sk, sk = timed(lambda: sklearn_lloyd(X, init.astype(np.float32), max_iter=iters), args.repeats)
+    products = iters + 1  # fastclust: one assignment before the first update, then one per round
+    bound = t_gemm * products
+    table(
+        f"(b) {n:,} x {d} float32 unit rows, k={k}, {iters} rounds, same initial centroids",
+        ["engine", "seconds", "x BLAS bound", "speed-up vs sklearn", "objective", "labels = sklearn"],
+        [
+            [f"BLAS bound: {products} x (X @ C.T) at {t_gemm * 1e3:.1f} ms", bound, 1.0, t_sk / bound, "", ""],
+            [
+                "fastclust numba",
+                t_nb,
+                t_nb / bound,
+                t_sk / t_nb,
+                r_nb.objective,
+                float(np.mean(r_nb.labels == sk.labels_)),
+            ],
+            [
+                "fastclust numpy",
+                t_np,
+                t_np / bound,
+                t_sk / t_np,
+                r_np.objective,
+                float(np.mean(r_np.labels == sk.labels_)),
+            ],
+            ["sklearn KMeans lloyd", t_sk, t_sk / bound, 1.0, sk.inertia_, 1.0],
+        ],
+    )
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {"kmeans": bench_kmeans}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", choices=[*COMMANDS, "all"])
+    parser.add_argument("--repeats", type=int, default=3, help="timed repeats per cell (median reported)")
+    args = parser.parse_args(argv)
+    for name, fn in COMMANDS.items():
+        if args.what in (name, "all"):
+            fn(args)
+
+
+if __name__ == "__main__":
+    main()
