@@ -58,9 +58,10 @@ def load_image(path: str | Path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise FastclustError(f"{path}: no such image file")
+    img: Image.Image
     try:
-        with Image.open(path) as img:
-            img = ImageOps.exif_transpose(img)
+        with Image.open(path) as opened:
+            img = ImageOps.exif_transpose(opened)
             img.load()
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise FastclustError(f"{path}: not a readable image ({exc})") from exc
