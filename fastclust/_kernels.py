@@ -208,3 +208,50 @@ def distances_to(X, centers, metric):
                     s += abs(X[i, f] - centers[c, f])
             out[c, i] = s
     return out
+
+
+@njit(cache=True)
+def edges_to_csr(src, dst, n):
+    """Symmetric 0/1 CSR adjacency from directed 0-based edges: no self-loops, no duplicates.
+
+    Each edge becomes the undirected pair ``(min, max)``; pairs are sorted and
+    deduplicated, then written into both rows. Sorted pairs make every row's
+    column indices come out sorted. Returns ``(indptr, indices, n_self_loops,
+    n_duplicates)`` where duplicates count edges dropped because the same
+    undirected pair (either direction) was already there.
+    """
+    m = src.shape[0]
+    keys = np.empty(m, dtype=np.int64)
+    n_pairs = 0
+    n_self = 0
+    for e in range(m):
+        u, v = src[e], dst[e]
+        if u == v:
+            n_self += 1
+            continue
+        if u > v:
+            u, v = v, u
+        keys[n_pairs] = u * n + v
+        n_pairs += 1
+    keys = np.sort(keys[:n_pairs])
+    unique = np.empty(n_pairs, dtype=np.int64)
+    n_unique = 0
+    for e in range(n_pairs):
+        if e == 0 or keys[e] != keys[e - 1]:
+            unique[n_unique] = keys[e]
+            n_unique += 1
+    degree = np.zeros(n + 1, dtype=np.int64)
+    for e in range(n_unique):
+        degree[unique[e] // n + 1] += 1
+        degree[unique[e] % n + 1] += 1
+    indptr = np.cumsum(degree)
+    fill = indptr[:-1].copy()
+    indices = np.empty(2 * n_unique, dtype=np.int64)
+    for e in range(n_unique):
+        u = unique[e] // n
+        v = unique[e] % n
+        indices[fill[u]] = v
+        fill[u] += 1
+        indices[fill[v]] = u
+        fill[v] += 1
+    return indptr, indices, n_self, n_pairs - n_unique

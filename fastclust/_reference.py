@@ -117,3 +117,16 @@ def assign_bounded(
         second = D.min(axis=1) if k > 1 else np.full(idx.size, np.inf)
         new_lower[idx] = np.sqrt(second) if metric == 0 else second
     return new_labels, min_dist, new_lower, int(rest.size)
+
+
+def edges_to_csr(src: np.ndarray, dst: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Symmetric 0/1 CSR adjacency from directed edges, via scipy.sparse; see the twin."""
+    import scipy.sparse as sp
+
+    loops = src == dst
+    u, v = np.minimum(src, dst)[~loops], np.maximum(src, dst)[~loops]
+    pairs = np.unique(u.astype(np.int64) * n + v)
+    rows, cols = pairs // n, pairs % n
+    A = sp.coo_matrix((np.ones(2 * pairs.size), (np.r_[rows, cols], np.r_[cols, rows])), shape=(n, n)).tocsr()
+    A.sort_indices()
+    return A.indptr.astype(np.int64), A.indices.astype(np.int64), int(loops.sum()), int(u.size - pairs.size)
