@@ -257,8 +257,10 @@ def bench_images(args: argparse.Namespace) -> None:
         grid_times.append(fi.q3_grid(images, seeds=(0,)).seconds)
     t_grid = statistics.median(grid_times)
     grid_np = fi.q3_grid(images, seeds=(0,), backend="numpy")
-    print(f"\nQ3 grid, 3 images x 5 k x 2 metrics, one seed each: numba {t_grid:.3f} s (median of {args.repeats}); "
-          f"numpy fallback {grid_np.seconds:.3f} s; target < 1.0 s")
+    print(
+        f"\nQ3 grid, 3 images x 5 k x 2 metrics, one seed each: numba {t_grid:.3f} s (median of {args.repeats}); "
+        f"numpy fallback {grid_np.seconds:.3f} s; target < 1.0 s"
+    )
 
     rows = []
     for name, img in images.items():
@@ -272,15 +274,47 @@ def bench_images(args: argparse.Namespace) -> None:
             t_mc, mc = timed(lambda: pillow_quantize(img, k, Image.Quantize.MEDIANCUT), 1)
             t_oc, oc = timed(lambda: pillow_quantize(img, k, Image.Quantize.FASTOCTREE), 1)
             sk_img = np.clip(np.rint(sk.cluster_centers_), 0, 255).astype(np.uint8)[sk.labels_].reshape(img.shape)
-            fa_mse = mse(img, np.clip(np.rint(fa[0]), 0, 255).astype(np.uint8)[fa[1]].reshape(img.shape)) if fa else float("nan")
-            rows.append([name, k, t_fc, r.mse, t_sk, mse(img, sk_img), t_sk / t_fc,
-                         bool(np.array_equal(r.labels.ravel(), sk.labels_)),
-                         t_fa if fa else "n/a", fa_mse, t_mc, mse(img, mc), t_oc, mse(img, oc)])
+            fa_mse = (
+                mse(img, np.clip(np.rint(fa[0]), 0, 255).astype(np.uint8)[fa[1]].reshape(img.shape))
+                if fa
+                else float("nan")
+            )
+            rows.append(
+                [
+                    name,
+                    k,
+                    t_fc,
+                    r.mse,
+                    t_sk,
+                    mse(img, sk_img),
+                    t_sk / t_fc,
+                    bool(np.array_equal(r.labels.ravel(), sk.labels_)),
+                    t_fa if fa else "n/a",
+                    fa_mse,
+                    t_mc,
+                    mse(img, mc),
+                    t_oc,
+                    mse(img, oc),
+                ]
+            )
     table(
         "Q3 images, L2, same initial centroids (fastclust = distinct colours, compress() end to end)",
-        ["image", "k", "fastclust s", "fastclust MSE", "sklearn s", "sklearn MSE", "speed-up", "labels = sklearn",
-         f"faiss s ({'same iters' if faiss_kmeans(np.zeros((4, 3)), np.zeros((1, 3)), 1) else 'not installed'})", "faiss MSE",
-         "Pillow median-cut s", "median-cut MSE", "Pillow fast-octree s", "octree MSE"],
+        [
+            "image",
+            "k",
+            "fastclust s",
+            "fastclust MSE",
+            "sklearn s",
+            "sklearn MSE",
+            "speed-up",
+            "labels = sklearn",
+            f"faiss s ({'same iters' if faiss_kmeans(np.zeros((4, 3)), np.zeros((1, 3)), 1) else 'not installed'})",
+            "faiss MSE",
+            "Pillow median-cut s",
+            "median-cut MSE",
+            "Pillow fast-octree s",
+            "octree MSE",
+        ],
         rows,
     )
 
@@ -295,12 +329,67 @@ def bench_images(args: argparse.Namespace) -> None:
         big[..., c] = np.clip(channel + rng.normal(0, 6, size=(h, w)).astype(np.float32), 0, 255).astype(np.uint8)
     rss0 = peak_rss_mb()
     t_big, rb = timed(lambda: fi.compress(big, 48, seed=0), 1)
-    print(f"\n24-megapixel generated photo ({w} x {h}), k=48, L2: {t_big:.2f} s, {rb.n_iter} rounds, "
-          f"{len(fi.distinct_colours(big)[0]):,} distinct colours, PSNR {rb.psnr:.2f} dB; "
-          f"peak RSS of the process {peak_rss_mb():.0f} MB (before: {rss0:.0f} MB); targets < 10 s, < 1536 MB")
+    print(
+        f"\n24-megapixel generated photo ({w} x {h}), k=48, L2: {t_big:.2f} s, {rb.n_iter} rounds, "
+        f"{len(fi.distinct_colours(big)[0]):,} distinct colours, PSNR {rb.psnr:.2f} dB; "
+        f"peak RSS of the process {peak_rss_mb():.0f} MB (before: {rss0:.0f} MB); targets < 10 s, < 1536 MB"
+    )
 
 
-COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {"kmeans": bench_kmeans, "images": bench_images}
+# ------------------------------------------------------------------------------------------------
+# spectral (Q4)
+# ------------------------------------------------------------------------------------------------
+
+
+def bench_spectral(args: argparse.Namespace) -> None:
+    from sklearn.cluster import SpectralClustering
+
+    from fastclust import graph as fg
+    from fastclust import spectral as fs
+
+    print(f"machine: {machine()}")
+    print(f"numba warm-up (cache load or compile): {warm_numba():.2f} s")
+    nodes, edges = SHARED / "homework1" / "nodes.txt", SHARED / "homework1" / "edges.txt"
+    if not nodes.exists():
+        raise SystemExit(f"{nodes} is missing")
+    ks = (2, 5, 10, 30, 50)
+
+    def ours() -> list[float]:
+        g = fg.load_polblogs(nodes, edges)
+        return [fs.mismatch_table(fs.spectral_clustering(g.adjacency, k, seed=0).labels, g.labels).overall for k in ks]
+
+    ours()
+    t_ours, rates = timed(ours, args.repeats)
+    g = fg.load_polblogs(nodes, edges)
+
+    def theirs() -> list[float]:
+        out = []
+        for k in ks:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                lab = SpectralClustering(k, affinity="precomputed", random_state=0).fit_predict(g.adjacency)
+            out.append(fs.mismatch_table(lab, g.labels).overall)
+        return out
+
+    t_sk, sk_rates = timed(theirs, 1)
+    table(
+        "Q4 political blogs, all five k (load + Laplacian + eigenvectors + k-means), one run",
+        ["engine", "seconds", *[f"k={k}" for k in ks]],
+        [["fastclust regularized (default)", t_ours, *rates], ["sklearn SpectralClustering", t_sk, *sk_rates]],
+    )
+    t_var, variants = timed(lambda: fs.compare_laplacians(g.adjacency, g.labels, ks), 1)
+    table(
+        f"Laplacian variants, overall mismatch ({t_var:.1f} s)",
+        ["laplacian", *[f"k={k}" for k in ks]],
+        [[lap, *v] for lap, v in variants.items()],
+    )
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
+    "kmeans": bench_kmeans,
+    "images": bench_images,
+    "spectral": bench_spectral,
+}
 
 
 def main(argv: list[str] | None = None) -> None:
