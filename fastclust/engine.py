@@ -31,8 +31,10 @@ INITS = ("k-means++", "random", "random-uniform")
 EMPTY_POLICIES = ("drop", "reseed", "error")
 METRIC_CODE = {"l2": 0, "l1": 1}
 
-#: From this many features on, L2 assignment uses BLAS products (chunked) instead of direct loops.
+#: From this many features and rows on, L2 assignment uses chunked BLAS products instead of
+#: direct loops (below that many rows, per-call overhead outweighs what BLAS saves).
 WIDE_MIN_FEATURES = 16
+WIDE_MIN_ROWS = 4096
 #: Rows per BLAS chunk: the (chunk x k) products of one chunk stay in a core's cache.
 WIDE_CHUNK_ROWS = 256
 
@@ -100,7 +102,7 @@ class _Assigner:
         self.ops = ops
         self.X = X
         self.metric = metric
-        self.wide = metric == "l2" and X.shape[1] >= WIDE_MIN_FEATURES
+        self.wide = _uses_blas(X, metric)
         # |x|^2 in float64, so the BLAS form can report true squared distances.
         self.sq_norms = np.einsum("ij,ij->i", X, X, dtype=np.float64) if self.wide else None
         # Absolute slack for the bounds' rounding: far above what accumulates, far below any real gap.
@@ -176,6 +178,11 @@ class _Assigner:
         prod = (Cx @ self.X.T).astype(np.float64)
         cc = np.einsum("ij,ij->i", Cx, Cx, dtype=np.float64)
         return np.maximum(self.sq_norms[None, :] - 2.0 * prod + cc[:, None], 0.0)
+
+
+def _uses_blas(X: np.ndarray, metric: str) -> bool:
+    """Whether L2 assignment of ``X`` goes through BLAS products (wide and tall enough)."""
+    return metric == "l2" and X.shape[1] >= WIDE_MIN_FEATURES and X.shape[0] >= WIDE_MIN_ROWS
 
 
 def _n_threads() -> int:
@@ -443,7 +450,7 @@ def kmeans(
         max_iter = check_positive_int(max_iter, "max_iter")
     w = check_weights(sample_weight, X.shape[0])
     rng = as_generator(seed)
-    if X.dtype == np.float32 and not (metric == "l2" and X.shape[1] >= WIDE_MIN_FEATURES):
+    if X.dtype == np.float32 and not _uses_blas(X, metric):
         X = X.astype(np.float64)  # float32 only pays off in the BLAS path
     assigner = _Assigner(ops, backend_name, X, metric)
     if isinstance(init, str):
@@ -536,7 +543,7 @@ def assign(X: Any, centroids: Any, *, metric: str = "l2", backend: str = "auto")
     C = check_data(centroids, name="centroids")
     if C.shape[1] != X.shape[1]:
         raise FastclustError(f"centroids have {C.shape[1]} features but X has {X.shape[1]}")
-    if X.dtype == np.float32 and not (metric == "l2" and X.shape[1] >= WIDE_MIN_FEATURES):
+    if X.dtype == np.float32 and not _uses_blas(X, metric):
         X = X.astype(np.float64)
     labels, dist, _ = _Assigner(ops, backend_name, X, metric)(C.astype(np.float64))
     return labels, dist

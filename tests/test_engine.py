@@ -37,7 +37,7 @@ def textbook(X, C, metric="l2"):
         labels = new
 
 
-SHAPES = [(200, 2, 3), (500, 3, 8), (300, 20, 6), (400, 64, 10)]
+SHAPES = [(200, 2, 3), (500, 3, 8), (300, 20, 6), (400, 64, 10), pytest.param(5000, 32, 12, marks=pytest.mark.slow)]
 
 
 @pytest.mark.parametrize("metric", ["l2", "l1"])
@@ -57,10 +57,10 @@ def test_matches_textbook_from_same_init(backend, metric, n, d, k):
 @pytest.mark.skipif(len(BACKENDS) < 2, reason="numba is not installed: nothing to compare the numpy backend with")
 @pytest.mark.parametrize("metric", ["l2", "l1"])
 @pytest.mark.parametrize("init", ["k-means++", "random", "random-uniform"])
-@pytest.mark.parametrize("n,d,k", SHAPES + [pytest.param(3000, 5, 40, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("n,d,k", [*SHAPES, pytest.param(3000, 5, 40, marks=pytest.mark.slow)])
 def test_backends_identical(metric, init, n, d, k):
     rng = np.random.default_rng(7)
-    X = rng.normal(size=(n, d)).astype(np.float32 if d >= 16 else np.float64)
+    X = rng.normal(size=(n, d)).astype(np.float32 if n >= 4096 else np.float64)  # float32: the BLAS path
     a = fc.kmeans(X, k, metric=metric, init=init, seed=3, backend="numpy")
     b = fc.kmeans(X, k, metric=metric, init=init, seed=3, backend="numba")
     np.testing.assert_array_equal(a.initial_centroids, b.initial_centroids)
