@@ -17,6 +17,21 @@ import numpy as np
 from numba import njit, prange
 
 
+@njit(inline="always", cache=True)
+def _distance(A, i, B, j, metric):
+    """Squared Euclidean (metric 0) or Manhattan (1) distance between rows ``A[i]`` and ``B[j]``,
+    summed feature by feature in order (the order the numpy twins use)."""
+    s = 0.0
+    if metric == 0:
+        for f in range(A.shape[1]):
+            t = A[i, f] - B[j, f]
+            s += t * t
+    else:
+        for f in range(A.shape[1]):
+            s += abs(A[i, f] - B[j, f])
+    return s
+
+
 @njit(nogil=True, cache=True)
 def argmin_shifted(P, half_norms):
     """Row-wise argmin of ``half_norms[j] - P[i, j]`` (the course's vectorised L2 rule).
@@ -125,15 +140,9 @@ def assign_bounded(X, C, metric, labels, lower, drift, margin):
     for a in range(k):
         for b in range(k):
             if a != b:
-                s = 0.0
+                s = _distance(C, a, C, b, metric)
                 if metric == 0:
-                    for f in range(d):
-                        t = C[a, f] - C[b, f]
-                        s += t * t
                     s = np.sqrt(s)
-                else:
-                    for f in range(d):
-                        s += abs(C[a, f] - C[b, f])
                 if 0.5 * s < half_gap[a]:
                     half_gap[a] = 0.5 * s
     top, second_top, top_j = 0.0, 0.0, -1
@@ -148,16 +157,8 @@ def assign_bounded(X, C, metric, labels, lower, drift, margin):
     scanned = np.zeros(n, dtype=np.bool_)
     for i in prange(n):
         a = labels[i]
-        s = 0.0
-        if metric == 0:
-            for f in range(d):
-                t = X[i, f] - C[a, f]
-                s += t * t
-            u = np.sqrt(s)
-        else:
-            for f in range(d):
-                s += abs(X[i, f] - C[a, f])
-            u = s
+        s = _distance(X, i, C, a, metric)
+        u = np.sqrt(s) if metric == 0 else s
         low = lower[i] - (second_top if a == top_j else top)
         bound = max(low, half_gap[a])
         if u + margin < bound * (1.0 - 1e-9):
@@ -170,14 +171,7 @@ def assign_bounded(X, C, metric, labels, lower, drift, margin):
         second = np.inf
         best_j = 0
         for j in range(k):
-            s = 0.0
-            if metric == 0:
-                for f in range(d):
-                    t = X[i, f] - C[j, f]
-                    s += t * t
-            else:
-                for f in range(d):
-                    s += abs(X[i, f] - C[j, f])
+            s = _distance(X, i, C, j, metric)
             if s < best:
                 second = best
                 best = s
@@ -198,15 +192,7 @@ def distances_to(X, centers, metric):
     out = np.empty((m, n), dtype=np.float64)
     for i in prange(n):
         for c in range(m):
-            s = 0.0
-            if metric == 0:
-                for f in range(d):
-                    t = X[i, f] - centers[c, f]
-                    s += t * t
-            else:
-                for f in range(d):
-                    s += abs(X[i, f] - centers[c, f])
-            out[c, i] = s
+            out[c, i] = _distance(X, i, centers, c, metric)
     return out
 
 
