@@ -20,7 +20,7 @@ from ._validation import as_generator, check_choice, check_positive_int
 from .engine import kmeans
 from .errors import FastclustError
 
-LAPLACIANS = ("unnormalized", "symmetric", "random-walk", "regularized", "score")
+LAPLACIANS = ("unnormalized", "symmetric", "random-walk", "regularized", "score", "score+")
 
 
 @dataclass
@@ -63,57 +63,102 @@ def _top_eigs(M: sp.spmatrix, k: int, which: str, seed: np.random.Generator) -> 
     return vals[order], vecs[:, order]
 
 
-def spectral_embedding(
-    A: Any, k: int, laplacian: str = "regularized", *, tau: float | None = None, seed: Any = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """The ``(n, k)`` (``k - 1`` for SCORE) spectral embedding and its eigenvalues.
+@dataclass
+class SpectralBasis:
+    """Eigenpairs of one Laplacian variant for up to ``k_max`` clusters, computed once.
 
-    - ``"unnormalized"``: the ``k`` smallest eigenvectors of ``L = D - A``.
-    - ``"symmetric"`` (Ng, Jordan & Weiss): top ``k`` of ``D^-1/2 A D^-1/2``, rows normalised.
+    The top ``k`` eigenvectors are the first ``k`` of the top ``k_max``, so every
+    ``k <= k_max`` reuses one eigensolve (what :func:`tune_k` and
+    :func:`compare_laplacians` rely on).
+    """
+
+    laplacian: str
+    eigenvalues: np.ndarray
+    eigenvectors: np.ndarray
+    scale: np.ndarray | None
+
+    @property
+    def k_max(self) -> int:
+        return int(self.eigenvectors.shape[1])
+
+    def embedding(self, k: int) -> np.ndarray:
+        """The ``(n, k)`` embedding (``(n, k - 1)`` for SCORE; one zero column when k = 1)."""
+        k = check_positive_int(k, "k")
+        if k > self.k_max:
+            raise FastclustError(f"k={k} exceeds the k_max={self.k_max} this basis was computed for")
+        vecs = self.eigenvectors[:, :k]
+        n = vecs.shape[0]
+        if self.laplacian == "unnormalized":
+            return vecs.copy()
+        if self.laplacian in ("score", "score+"):
+            if k == 1:
+                return np.zeros((n, 1))
+            first = vecs[:, 0] * np.sign(vecs[:, 0].sum() or 1.0)
+            safe = np.where(np.abs(first) > 1e-12, first, np.inf)  # nodes outside the giant component: ratio 0
+            bound = math.log(n)
+            return np.clip(vecs[:, 1:] / safe[:, None], -bound, bound)
+        if self.laplacian == "random-walk":
+            assert self.scale is not None
+            return vecs * self.scale[:, None]
+        norms = np.linalg.norm(vecs, axis=1, keepdims=True)
+        return vecs / np.where(norms > 0, norms, 1.0)
+
+
+def spectral_basis(
+    A: Any, k_max: int, laplacian: str = "regularized", *, tau: float | None = None, seed: Any = None
+) -> SpectralBasis:
+    """Eigenpairs behind the spectral embedding of every ``k <= k_max``.
+
+    - ``"unnormalized"``: the smallest eigenvectors of ``L = D - A``.
+    - ``"symmetric"`` (Ng, Jordan & Weiss): top eigenvectors of ``D^-1/2 A D^-1/2``, rows normalised.
     - ``"random-walk"`` (Shi & Malik): ``D^-1/2`` times those, i.e. eigenvectors of ``D^-1 A``.
     - ``"regularized"`` (Qin & Rohe 2013): ``D`` replaced by ``D + tau I`` (``tau`` = mean
       degree by default), rows normalised: robust to tiny components and low-degree nodes.
-    - ``"score"`` (Jin 2015): top ``k`` eigenvectors of ``A``; entry-wise ratios of
-      eigenvectors 2..k to the first, clipped at ``±log n``: cancels degree heterogeneity.
+    - ``"score"`` (Jin 2015): top eigenvectors of ``A``; entry-wise ratios of eigenvectors
+      2..k to the first, clipped at ``±log n``: cancels degree heterogeneity.
+    - ``"score+"`` (Jin, Ke & Luo 2021): SCORE ratios on the regularized matrix with
+      ``tau = 0.1 * max degree``. Best at k = 2 on the political blogs (0.042 mismatch),
+      poor at larger k.
 
     Eigenvalues are those of the Laplacian (ascending) for ``"unnormalized"`` and of
-    the normalised adjacency (descending) otherwise.
+    the (normalised) adjacency (descending) otherwise.
     """
     A = _check_adjacency(A)
-    k = check_positive_int(k, "k")
+    k_max = check_positive_int(k_max, "k")
     check_choice(laplacian, "laplacian", LAPLACIANS)
     n = A.shape[0]
-    if k > n:
-        raise FastclustError(f"k={k} exceeds the number of nodes ({n})")
+    if k_max > n:
+        raise FastclustError(f"k={k_max} exceeds the number of nodes ({n})")
     rng = as_generator(seed)
     degree = np.asarray(A.sum(axis=1)).ravel()
     if laplacian == "unnormalized":
         # smallest of L = largest of (c I - L), with c >= lambda_max(L) by Gershgorin
         c = 2.0 * degree.max() + 1.0
         shifted = sp.identity(n, format="csr") * c - (sp.diags(degree) - A)
-        vals, vecs = _top_eigs(shifted, k, "LA", rng)
-        return vecs, c - vals
+        vals, vecs = _top_eigs(shifted.tocsr(), k_max, "LA", rng)
+        return SpectralBasis(laplacian, c - vals, vecs, None)
     if laplacian == "score":
-        vals, vecs = _top_eigs(A, k, "LM", rng)
-        first = vecs[:, 0] * np.sign(vecs[:, 0].sum() or 1.0)
-        safe = np.where(np.abs(first) > 1e-12, first, np.inf)  # nodes outside the giant component get ratio 0
-        ratios = vecs[:, 1:] / safe[:, None]
-        bound = math.log(n)
-        emb = np.clip(ratios, -bound, bound) if k > 1 else np.zeros((n, 1))
-        return emb, vals
-    if laplacian == "regularized":
-        tau_value = float(degree.mean()) if tau is None else float(tau)
+        vals, vecs = _top_eigs(A, k_max, "LM", rng)
+        return SpectralBasis(laplacian, vals, vecs, None)
+    if laplacian in ("regularized", "score+"):
+        default_tau = degree.mean() if laplacian == "regularized" else 0.1 * degree.max()
+        tau_value = float(default_tau) if tau is None else float(tau)
         if tau_value < 0:
             raise FastclustError(f"tau must be >= 0, got {tau_value}")
         scale = 1.0 / np.sqrt(degree + tau_value)
     else:
         scale = np.where(degree > 0, 1.0 / np.sqrt(np.where(degree > 0, degree, 1.0)), 0.0)
     M = sp.diags(scale) @ A @ sp.diags(scale)
-    vals, vecs = _top_eigs(M.tocsr(), k, "LA", rng)
-    if laplacian == "random-walk":
-        return vecs * scale[:, None], vals
-    norms = np.linalg.norm(vecs, axis=1, keepdims=True)
-    return vecs / np.where(norms > 0, norms, 1.0), vals
+    vals, vecs = _top_eigs(M.tocsr(), k_max, "LA", rng)
+    return SpectralBasis(laplacian, vals, vecs, scale)
+
+
+def spectral_embedding(
+    A: Any, k: int, laplacian: str = "regularized", *, tau: float | None = None, seed: Any = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``(n, k)`` (``k - 1`` for SCORE) spectral embedding and its eigenvalues; see :func:`spectral_basis`."""
+    basis = spectral_basis(A, k, laplacian, tau=tau, seed=seed)
+    return basis.embedding(k), basis.eigenvalues
 
 
 def spectral_clustering(
@@ -125,18 +170,23 @@ def spectral_clustering(
     n_init: int = 10,
     seed: Any = None,
     backend: str = "auto",
+    basis: SpectralBasis | None = None,
 ) -> SpectralResult:
     """Spectral clustering of an undirected graph into ``k`` groups.
 
-    Embeds the nodes with :func:`spectral_embedding` and runs k-means++ on the
-    rows ``n_init`` times, keeping the lowest objective. The default,
+    Embeds the nodes (:func:`spectral_basis`) and runs k-means++ on the rows
+    ``n_init`` times, keeping the lowest objective. The default,
     ``"regularized"``, is the variant that copes with the political-blogs
-    graph's tiny components and heavy-tailed degrees.
+    graph's tiny components and heavy-tailed degrees. Pass a precomputed
+    ``basis`` (with ``k_max >= k``) to reuse one eigensolve across several k;
+    ``A``, ``laplacian`` and ``tau`` are then not used.
     """
     t0 = perf_counter()
     n_init = check_positive_int(n_init, "n_init")
     rng = as_generator(seed)
-    emb, vals = spectral_embedding(A, k, laplacian, tau=tau, seed=rng)
+    if basis is None:
+        basis = spectral_basis(A, k, laplacian, tau=tau, seed=rng)
+    emb = basis.embedding(k)
     best = None
     for _ in range(n_init):
         res = kmeans(emb, k, init="k-means++", seed=rng, backend=backend)
@@ -146,9 +196,9 @@ def spectral_clustering(
     return SpectralResult(
         labels=best.labels,
         embedding=emb,
-        eigenvalues=vals,
+        eigenvalues=basis.eigenvalues[:k],
         seconds=perf_counter() - t0,
-        laplacian=laplacian,
+        laplacian=basis.laplacian,
         objective=best.objective,
     )
 
@@ -221,9 +271,11 @@ def tune_k(
     within ``tolerance`` of the best one explains the labels with the fewest groups.
     """
     ks = [check_positive_int(k, "ks entry") for k in ks]
+    if not ks:
+        raise FastclustError("ks is empty")
+    basis = spectral_basis(A, max(ks), laplacian, tau=kwargs.pop("tau", None), seed=seed)
     overall = [
-        mismatch_table(spectral_clustering(A, k, laplacian=laplacian, seed=seed, **kwargs).labels, truth).overall
-        for k in ks
+        mismatch_table(spectral_clustering(A, k, basis=basis, seed=seed, **kwargs).labels, truth).overall for k in ks
     ]
     best = min(overall)
     chosen = next(k for k, r in zip(ks, overall, strict=True) if r <= best + tolerance)
@@ -271,7 +323,8 @@ def compare_laplacians(
     A: Any, truth: Any, ks: Sequence[int] = (2, 5, 10, 30, 50), laplacians: Sequence[str] = LAPLACIANS, seed: Any = 0
 ) -> dict[str, list[float]]:
     """Overall mismatch of every Laplacian variant at every k: ``{laplacian: [rate per k]}``."""
-    return {
-        lap: [mismatch_table(spectral_clustering(A, k, laplacian=lap, seed=seed).labels, truth).overall for k in ks]
-        for lap in laplacians
-    }
+    out = {}
+    for lap in laplacians:
+        basis = spectral_basis(A, max(ks), lap, seed=seed)
+        out[lap] = [mismatch_table(spectral_clustering(A, k, basis=basis, seed=seed).labels, truth).overall for k in ks]
+    return out
