@@ -148,25 +148,46 @@ def load_polblogs(
     )
 
 
-def make_two_block_graph(
-    n: int = 1000, *, mean_degree: float = 20.0, mixing: float = 0.1, seed: int | None = 0
+def make_block_graph(
+    n: int = 1000,
+    n_blocks: int = 2,
+    *,
+    mean_degree: float = 20.0,
+    mixing: float = 0.1,
+    seed: int | None = 0,
+    backend: str = "auto",
 ) -> tuple[sp.csr_matrix, np.ndarray]:
-    """A degree-corrected two-block random graph with known 0/1 labels.
+    """A degree-corrected block random graph with known labels ``0 .. n_blocks-1``.
 
-    Node propensities are heavy-tailed (Pareto), as blog link counts are; a
-    fraction ``mixing`` of the expected edges runs between the blocks.
+    Node propensities are heavy-tailed (Pareto), as blog link counts are; about a
+    fraction ``mixing`` of the edges runs between blocks, and the graph has about
+    ``n * mean_degree / 2`` undirected edges (fewer after duplicates).
     Returns ``(A, labels)`` with ``A`` symmetric 0/1 CSR without self-loops.
     """
+    n = int(n)
+    if n < n_blocks or n_blocks < 1:
+        raise FastclustError(f"need n >= n_blocks >= 1, got n={n}, n_blocks={n_blocks}")
+    if not 0.0 <= mixing < 1.0:
+        raise FastclustError(f"mixing must lie in [0, 1), got {mixing}")
     rng = np.random.default_rng(seed)
-    labels = (np.arange(n) >= n // 2).astype(np.int64)
+    labels = np.arange(n) * n_blocks // n
     theta = rng.pareto(2.5, size=n) + 1.0
-    theta /= theta.mean()
-    m = int(n * mean_degree / 2)
-    p = theta / theta.sum()
-    u = rng.choice(n, size=m, p=p)
-    v = rng.choice(n, size=m, p=p)
-    # keep within-block pairs, and between-block ones with the odds that give `mixing`
-    same = labels[u] == labels[v]
-    keep = same | (rng.random(m) < mixing / (1.0 - mixing))
-    A, _, _ = csr_from_edges(u[keep], v[keep], n, backend="numpy")
+    cdf = np.cumsum(theta)
+    cdf /= cdf[-1]
+    # draw pairs by propensity, keep all within-block pairs and enough between-block ones
+    p_between = 1.0 - 1.0 / n_blocks  # share of random pairs that cross blocks
+    keep_between = 1.0 if p_between == 0 else min(1.0, mixing / (1.0 - mixing) * (1.0 - p_between) / p_between)
+    kept_share = (1.0 - p_between) + p_between * keep_between
+    m = int(n * mean_degree / 2 / kept_share)
+    # sorted draws make searchsorted walk the cdf in order (2x faster on 10^7 draws);
+    # permuting one side keeps the pairs independent
+    u = np.minimum(np.searchsorted(cdf, np.sort(rng.random(m))), n - 1)
+    v = np.minimum(np.searchsorted(cdf, np.sort(rng.random(m))), n - 1)[rng.permutation(m)]
+    keep = (labels[u] == labels[v]) | (rng.random(m) < keep_between)
+    A, _, _ = csr_from_edges(u[keep], v[keep], n, backend=backend)
     return A, labels
+
+
+def make_two_block_graph(n: int = 1000, **kwargs: object) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Two blocks: :func:`make_block_graph` with ``n_blocks=2`` (a blog-like left/right split)."""
+    return make_block_graph(n, 2, **kwargs)  # type: ignore[arg-type]

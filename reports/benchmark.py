@@ -377,7 +377,7 @@ def bench_spectral(args: argparse.Namespace) -> None:
         ["engine", "seconds", *[f"k={k}" for k in ks]],
         [["fastclust regularized (default)", t_ours, *rates], ["sklearn SpectralClustering", t_sk, *sk_rates]],
     )
-    t_var, variants = timed(lambda: fs.compare_laplacians(g.adjacency, g.labels, ks), 1)
+    t_var, variants = timed(lambda: fs.compare_laplacians(g.adjacency, g.labels, (*ks,)), 1)
     table(
         f"Laplacian variants, overall mismatch ({t_var:.1f} s)",
         ["laplacian", *[f"k={k}" for k in ks]],
@@ -385,7 +385,91 @@ def bench_spectral(args: argparse.Namespace) -> None:
     )
 
 
+# ------------------------------------------------------------------------------------------------
+# vq and digits (Q5, MNIST)
+# ------------------------------------------------------------------------------------------------
+
+
+def bench_vq(args: argparse.Namespace) -> None:
+    from fastclust import vq
+
+    print(f"machine: {machine()}")
+    print(f"numba warm-up (cache load or compile): {warm_numba():.2f} s")
+    n, d, k, iters = 200_000, 64, 256, 20
+    E = unit_rows(n, d, seed=2)
+    init = E[np.random.default_rng(3).choice(n, k, replace=False)]
+    C32 = init.astype(np.float32)
+    t_gemm, _ = timed(lambda: E @ C32.T, max(5, args.repeats))
+    bound = t_gemm * (iters + 1)
+    t_fc, r = timed(lambda: vq.compress(E, k, init=init, max_iter=iters), args.repeats)
+    t_sk, sk = timed(lambda: sklearn_lloyd(E, C32, max_iter=iters), 1)
+    t_fa, fa = timed(lambda: faiss_kmeans(E, C32, iters), 1)
+    rows = [
+        [f"BLAS bound: {iters + 1} x (X @ C.T) at {t_gemm * 1e3:.1f} ms", bound, 1.0, "", ""],
+        ["fastclust vq.compress", t_fc, t_fc / bound, r.avg_cosine, r.memory_after_mb],
+        ["sklearn KMeans lloyd", t_sk, t_sk / bound, vq.average_cosine(E, sk.cluster_centers_[sk.labels_]), ""],
+    ]
+    if fa is not None:
+        rows.append(["faiss Kmeans", t_fa, t_fa / bound, vq.average_cosine(E, fa[0][fa[1]]), ""])
+    table(
+        f"Q5 VQ: {n:,} x {d} float32 unit rows, k={k}, {iters} rounds, same initial codebook",
+        ["engine", "seconds", "x BLAS bound", "avg cosine", "MB after"],
+        rows,
+    )
+    default = vq.make_embeddings()
+    sweep_rows = vq.sweep(default, seed=0)
+    table(
+        "Q5 sweep on the default synthetic table (10,000 x 64)",
+        list(sweep_rows[0]),
+        [list(r.values()) for r in sweep_rows],
+    )
+    cmp_rows = vq.compare_vq_pq(default)
+    table(
+        "VQ vs PQ at equal code bytes per row (default table)", list(cmp_rows[0]), [list(r.values()) for r in cmp_rows]
+    )
+
+
+def bench_digits(args: argparse.Namespace) -> None:
+    from sklearn.cluster import KMeans
+
+    from fastclust import digits as fd
+
+    print(f"machine: {machine()}")
+    print(f"numba warm-up (cache load or compile): {warm_numba():.2f} s")
+    mnist = fd.load_mnist(SHARED / "mnist")
+    X_train, y_train, X_test, y_test = fd.train_test_split(mnist, 8000, seed=0)
+    rows = []
+    for k in (10, 20, 50, 100, 200):
+        t_fc, clf = timed(lambda: fd.ClusterClassifier(k, seed=0).fit(X_train, y_train), 1)
+
+        def sk_fit():
+            km = KMeans(k, random_state=0).fit(X_train)
+            votes = np.zeros((k, 10), dtype=int)
+            np.add.at(votes, (km.labels_, y_train), 1)
+            return km, votes.argmax(1)
+
+        t_sk, (km, mapping) = timed(sk_fit, 1)
+        acc_sk = float(np.mean(mapping[km.predict(X_test)] == y_test))
+        rows.append([k, t_fc, clf.score(X_test, y_test), clf.result_.n_iter, t_sk, acc_sk, km.n_iter_, t_sk / t_fc])
+    table(
+        "MNIST test split, 8,000 train / 2,000 held out, k-means++ (one run each)",
+        [
+            "k",
+            "fastclust s",
+            "fastclust accuracy",
+            "fastclust rounds",
+            "sklearn s",
+            "sklearn accuracy",
+            "sklearn rounds",
+            "speed-up",
+        ],
+        rows,
+    )
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
+    "vq": bench_vq,
+    "digits": bench_digits,
     "kmeans": bench_kmeans,
     "images": bench_images,
     "spectral": bench_spectral,
@@ -396,6 +480,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", choices=[*COMMANDS, "all"])
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats per cell (median reported)")
+    parser.add_argument("--quick", action="store_true", help="skip the large generated inputs")
     args = parser.parse_args(argv)
     for name, fn in COMMANDS.items():
         if args.what in (name, "all"):

@@ -110,6 +110,13 @@ def test_generated_two_block_graph_is_recovered():
     assert tk.k == 2 and len(tk.overall) == 4
 
 
+def test_generated_ten_block_graph_is_recovered():
+    A, truth = fg.make_block_graph(3000, 10, mean_degree=20, mixing=0.1, seed=2)
+    assert np.bincount(truth).tolist() == [300] * 10 and A.nnz // 2 > 20_000
+    res = fs.spectral_clustering(A, 10, seed=0)
+    assert fs.mismatch_table(res.labels, truth).overall < 0.05
+
+
 def test_bad_adjacency_and_options():
     with pytest.raises(FastclustError, match="symmetric"):
         fs.spectral_clustering(sp.csr_matrix(np.array([[0, 1], [0, 0]])), 1)
