@@ -145,7 +145,8 @@ class ClusterClassifier:
         self.backend = backend
 
     def fit(self, X: Any, y: Any) -> ClusterClassifier:
-        X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
+        # float32 is exact for pixel values and halves the cost of the BLAS products
+        X = np.asarray(X, dtype=np.float32).reshape(len(X), -1)
         y = np.asarray(y, dtype=np.int64)
         if y.shape != (X.shape[0],):
             raise FastclustError(f"y must have shape ({X.shape[0]},), got {y.shape}")
@@ -162,7 +163,7 @@ class ClusterClassifier:
         return self
 
     def predict(self, X: Any) -> np.ndarray:
-        X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
+        X = np.asarray(X, dtype=np.float32).reshape(len(X), -1)
         return self.centroid_labels_[assign(X, self.cluster_centers_, backend=self.backend)[0]]
 
     def score(self, X: Any, y: Any) -> float:

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from time import perf_counter
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -310,7 +310,7 @@ class ChooseK:
     mse: list[float]
     psnr: list[float]
     bits_per_pixel: list[float]
-    method: str = "Kneedle knee of distortion (MSE) vs log2(k), i.e. vs bits per pixel"
+    method: ClassVar[str] = "Kneedle knee of distortion (MSE) vs log2(k), i.e. vs bits per pixel"
 
 
 def choose_k(

@@ -299,12 +299,15 @@ def compare_vq_pq(
     """
     E = check_embeddings(E)
     rows = []
+    vq_fits: dict[int, VQResult] = {}  # the cap makes several byte budgets share one VQ fit
     for b in bytes_per_row:
         if E.shape[1] % b:
             continue
         pq = pq_compress(E, b, 256, seed=seed)
         vq_k = int(min(256**b, max_vq_k, E.shape[0]))
-        vq = compress(E, vq_k, seed=seed)
+        if vq_k not in vq_fits:
+            vq_fits[vq_k] = compress(E, vq_k, seed=seed)
+        vq = vq_fits[vq_k]
         rows.append(
             {
                 "bytes_per_row": b,
