@@ -161,6 +161,56 @@ def _fit_codebook(
     return km.cluster_centers_, km.labels_, int(km.n_iter_)
 
 
+def _compress_dask(
+    E: Any, k: int, normalize: bool, seed: Any, max_iter: int | None, init: Any, client: Any
+) -> VQResult:
+    """:func:`compress` for a dask array: the fit runs block by block; codes stay a dask array."""
+    import dask.array as da
+
+    from .distributed import kmeans as dask_kmeans
+
+    t0 = perf_counter()
+    if E.ndim != 2 or not np.issubdtype(E.dtype, np.floating):
+        raise FastclustError(f"embeddings must be a 2-D float dask array, got shape {E.shape}, dtype {E.dtype}")
+    norms = da.sqrt((E.astype(np.float64) ** 2).sum(axis=1))
+    checks = [(~da.isfinite(E).all(axis=1)).sum(), (norms == 0).sum()]
+    n_bad, n_zero = client.compute(checks, sync=True) if client is not None else da.compute(*checks)
+    if n_bad:
+        raise FastclustError(f"embeddings have {int(n_bad)} row(s) with NaN or inf")
+    if n_zero:
+        raise FastclustError(f"embeddings have {int(n_zero)} all-zero row(s) (no direction to compare by cosine)")
+    X = (E / norms[:, None].astype(E.dtype)) if normalize else E
+    if isinstance(init, str):
+        init = "k-means||" if init == "k-means++" else init
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        res = dask_kmeans(X, k, init=init, seed=seed, max_iter=max_iter, client=client)
+    codebook = np.ascontiguousarray(res.centroids, dtype=np.float32)
+    codes: Any = res.labels.astype(code_dtype(codebook.shape[0]))
+    recon = codes.map_blocks(
+        lambda c: codebook[c], new_axis=1, chunks=(codes.chunks[0], (codebook.shape[1],)), dtype=np.float32
+    )
+    cos = (E.astype(np.float64) * recon).sum(axis=1) / (norms * da.sqrt((recon.astype(np.float64) ** 2).sum(axis=1)))
+    avg = cos.mean()
+    avg_cosine = float(client.compute(avg, sync=True) if client is not None else avg.compute())
+    n, d = E.shape
+    before = n * d * 4 / MB
+    after = (codebook.nbytes + n * codes.dtype.itemsize) / MB
+    return VQResult(
+        codebook=codebook,
+        codes=codes,
+        k=int(codebook.shape[0]),
+        n_iter=res.n_iter,
+        memory_before_mb=round(before, 4),
+        memory_after_mb=round(after, 4),
+        compression_ratio=before / after,
+        avg_cosine=avg_cosine,
+        seconds=perf_counter() - t0,
+        engine="fastclust-dask",
+        normalize=normalize,
+    )
+
+
 def compress(
     E: Any,
     k: int = 256,
@@ -170,6 +220,7 @@ def compress(
     seed: Any = None,
     max_iter: int | None = None,
     init: Any = "k-means++",
+    client: Any = None,
 ) -> VQResult:
     """Quantize an embedding table to a ``k``-row codebook and one code per row.
 
@@ -181,7 +232,17 @@ def compress(
 
     ``engine="sklearn"`` uses scikit-learn's KMeans (allowed by the course for
     this part) so the two can be reported side by side.
+
+    ``E`` may be a dask array (millions of rows): the codebook is then fitted by
+    :func:`fastclust.distributed.kmeans` (k-means|| init; ``client`` is an optional
+    ``distributed.Client``) and ``codes`` is returned as a dask array, to stream
+    to zarr or npy.
     """
+    from .distributed import _is_dask_array
+
+    if _is_dask_array(E):
+        check_choice(engine, "engine", ("fastclust",))
+        return _compress_dask(E, check_positive_int(k, "k"), normalize, seed, max_iter, init, client)
     t0 = perf_counter()
     E = check_embeddings(E)
     k = check_positive_int(k, "k")

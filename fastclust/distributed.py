@@ -1,0 +1,428 @@
+"""k-means, k-medians and VQ over chunked dask arrays, on a dask cluster or the local threads.
+
+Nothing here schedules work itself: every pass is one task per row block (via
+``distributed.Client`` futures, or ``dask.compute`` on the default threaded
+scheduler), and only small per-cluster summaries come back to the client. The
+centroids (``k x d``) are the only thing broadcast each round, never the data.
+Labels stay next to their blocks.
+
+Exactness:
+
+- L2: each block returns per-cluster weighted sums and counts. Summed on the
+  client, they give the same means as in memory, up to the order of summation.
+  Labels come out identical to :func:`fastclust.kmeans` from the same
+  initialisation unless a point sits within rounding of a tie.
+- L1: the coordinate-wise median is found **exactly**, by distributed selection.
+  Each pass histograms, for every (cluster, feature), the values that fall
+  inside a shrinking interval known to hold the wanted order statistic, and
+  counts the values below it. Once an interval holds few values (or a single
+  distinct one) they are gathered and the median is read off. This costs a few
+  passes per round and moves only histograms and a few values. The result is
+  the same mid-point median as the in-memory k-medians.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from time import perf_counter
+from typing import Any
+
+import numpy as np
+
+from ._validation import as_generator, check_choice, check_positive_int
+from .engine import METRICS, ConvergenceWarning, KMeansResult, assign
+from .engine import kmeans as kmeans_in_memory
+from .errors import FastclustError
+
+_BINS = 256
+_GATHER_MAX = 2048  # values per (target, cluster, feature) small enough to gather
+_SELECT_ROUNDS = 12
+
+
+def _is_dask_array(X: Any) -> bool:
+    try:
+        import dask.array as da
+    except ImportError:
+        return False
+    return isinstance(X, da.Array)
+
+
+def _as_float(block: np.ndarray) -> np.ndarray:
+    block = np.asarray(block)
+    return block if block.dtype in (np.float32, np.float64) else block.astype(np.float64)
+
+
+# ---------------------------------------------------------------------------------------------
+# block tasks (run on workers; module-level so they pickle)
+# ---------------------------------------------------------------------------------------------
+
+
+def _block_assign(
+    block: np.ndarray, prev: np.ndarray | None, C: np.ndarray, remap: np.ndarray | None, metric: str
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Labels of one block and its per-cluster summary for the update."""
+    X = _as_float(block)
+    k = C.shape[0]
+    labels, dist = assign(X, C, metric=metric)
+    if prev is None or remap is None:
+        changed = X.shape[0]
+    else:
+        changed = int((remap[prev] != labels).sum())
+    stats: dict[str, Any] = {
+        "counts": np.bincount(labels, minlength=k),
+        "objective": float(dist.sum()),
+        "changed": changed,
+    }
+    if metric == "l2":
+        sums = np.empty((k, X.shape[1]))
+        for f in range(X.shape[1]):
+            sums[:, f] = np.bincount(labels, weights=X[:, f], minlength=k)
+        stats["sums"] = sums
+    else:
+        lo = np.full((k, X.shape[1]), np.inf)
+        hi = np.full((k, X.shape[1]), -np.inf)
+        np.minimum.at(lo, labels, X)
+        np.maximum.at(hi, labels, X)
+        stats["min"], stats["max"] = lo, hi
+    return labels, stats
+
+
+def _block_select(
+    block: np.ndarray, labels: np.ndarray, lo: np.ndarray, hi: np.ndarray, bins: int, gather: np.ndarray
+) -> dict[str, np.ndarray]:
+    """One selection pass: for targets t (lower, upper middle), per (cluster, feature).
+
+    Counts values below ``lo[t, j, f]``, histograms those inside ``[lo, hi]`` into
+    ``bins`` equal bins, and for the (t, j, f) flagged in ``gather`` returns the
+    values inside the interval themselves.
+    """
+    X = _as_float(block)
+    m, d = X.shape
+    k = lo.shape[1]
+    out: dict[str, np.ndarray] = {"below": np.zeros((2, k, d)), "hist": np.zeros((2, k, d, bins))}
+    gathered_keys, gathered_vals = [], []
+    feat = np.broadcast_to(np.arange(d), (m, d))
+    for t in range(2):
+        L, H = lo[t][labels], hi[t][labels]  # (m, d)
+        below = X < L
+        inside = (X >= L) & (X <= H)
+        base = labels[:, None] * d + feat  # flat (cluster, feature) index
+        out["below"][t] = np.bincount(base[below], minlength=k * d).reshape(k, d)
+        width = np.where(H > L, H - L, 1.0)
+        b = np.clip(((X - L) / width * bins).astype(np.int64), 0, bins - 1)
+        out["hist"][t] = np.bincount((base * bins + b)[inside], minlength=k * d * bins).reshape(k, d, bins)
+        take = inside & gather[t][labels]
+        if take.any():
+            gathered_keys.append(t * k * d + base[take])
+            gathered_vals.append(X[take].astype(np.float64))
+    out["keys"] = np.concatenate(gathered_keys) if gathered_keys else np.zeros(0, dtype=np.int64)
+    out["values"] = np.concatenate(gathered_vals) if gathered_vals else np.zeros(0)
+    return out
+
+
+def _block_total_cost(block: np.ndarray, C: np.ndarray, metric: str) -> float:
+    return float(assign(_as_float(block), C, metric=metric)[1].sum())
+
+
+def _block_sample(block: np.ndarray, seed: int, C: np.ndarray, metric: str, factor: float) -> tuple[np.ndarray, float]:
+    """k-means|| round on one block: keep each row with probability min(1, factor * cost)."""
+    X = _as_float(block)
+    cost = assign(X, C, metric=metric)[1]
+    rng = np.random.default_rng(seed)
+    keep = rng.random(X.shape[0]) < np.minimum(1.0, factor * cost)
+    return X[keep].astype(np.float64), float(cost.sum())
+
+
+def _block_nearest_counts(block: np.ndarray, C: np.ndarray, metric: str) -> np.ndarray:
+    return np.bincount(assign(_as_float(block), C, metric=metric)[0], minlength=C.shape[0])
+
+
+# ---------------------------------------------------------------------------------------------
+# running block tasks: futures on a distributed.Client, or dask.compute on local threads
+# ---------------------------------------------------------------------------------------------
+
+
+class _Runner:
+    def __init__(self, X: Any, client: Any) -> None:
+        self.client = client
+        self.rows = [int(c) for c in X.chunks[0]]
+        if X.numblocks[1] != 1:
+            X = X.rechunk({1: -1})  # tasks need whole rows
+        if client is not None:
+            self.blocks = client.compute(list(X.to_delayed().ravel()))  # futures: blocks stay on workers
+        else:
+            self.blocks = list(X.persist().to_delayed().ravel())
+
+    def map(self, fn: Callable[..., Any], *per_block: list[Any], **shared: Any) -> list[Any]:
+        """Run ``fn(block, *per_block[i], **shared)`` for every block; results stay remote with a client."""
+        args = list(zip(self.blocks, *per_block, strict=True)) if per_block else [(b,) for b in self.blocks]
+        if self.client is not None:
+            return [self.client.submit(fn, *a, pure=False, **shared) for a in args]
+        import dask
+
+        return list(dask.compute(*[dask.delayed(fn)(*a, **shared) for a in args]))
+
+    def part(self, handles: list[Any], index: int) -> list[Any]:
+        if self.client is not None:
+            return [self.client.submit(operator.itemgetter(index), h, pure=False) for h in handles]
+        return [h[index] for h in handles]
+
+    def gather(self, handles: list[Any]) -> list[Any]:
+        if self.client is None:
+            return handles
+        try:
+            return self.client.gather(handles)
+        except Exception as exc:  # a worker lost data it could not recompute, or the cluster restarted
+            raise FastclustError(
+                f"the dask cluster failed during the fit ({type(exc).__name__}: {exc}); nothing was returned"
+            ) from exc
+
+
+# ---------------------------------------------------------------------------------------------
+# initialisation: k-means|| (Bahmani et al. 2012)
+# ---------------------------------------------------------------------------------------------
+
+
+def _init_kmeans_parallel(
+    runner: _Runner, k: int, metric: str, rng: np.random.Generator, oversampling: float, rounds: int | None
+) -> np.ndarray:
+    """k-means||: a few oversampling rounds, then weighted k-means++ (and Lloyd) on the candidates."""
+    sizes = np.asarray(runner.rows)
+    block = int(rng.choice(len(sizes), p=sizes / sizes.sum()))
+    row = int(rng.integers(sizes[block]))
+    first = runner.gather(runner.map(operator.getitem, [[row] if i == block else [0] for i in range(len(sizes))]))
+    C = np.asarray(first[block], dtype=np.float64).reshape(1, -1)
+    cost = float(sum(runner.gather(runner.map(_block_total_cost, C=C, metric=metric))))
+    n_rounds = rounds if rounds is not None else max(1, min(8, int(math.ceil(math.log(max(cost, 2.0))))))
+    ell = oversampling * k
+    for _ in range(n_rounds):
+        if cost <= 0:
+            break
+        seeds = [int(s) for s in rng.integers(0, 2**31 - 1, size=len(sizes))]  # one stream per block
+        out = runner.gather(runner.map(_block_sample, seeds, C=C, metric=metric, factor=ell / cost))
+        new = [o[0] for o in out if len(o[0])]
+        cost = sum(o[1] for o in out)
+        if new:
+            C = np.unique(np.vstack([C, *new]), axis=0)
+    weights = np.sum(runner.gather(runner.map(_block_nearest_counts, C=C, metric=metric)), axis=0).astype(np.float64)
+    if C.shape[0] <= k:
+        return C
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        res = kmeans_in_memory(
+            C, k, metric=metric, init="k-means++", seed=rng, sample_weight=np.maximum(weights, 1e-12)
+        )
+    return res.centroids
+
+
+# ---------------------------------------------------------------------------------------------
+# exact distributed medians
+# ---------------------------------------------------------------------------------------------
+
+
+def _exact_medians(
+    runner: _Runner, labels: list[Any], counts: np.ndarray, lo0: np.ndarray, hi0: np.ndarray
+) -> np.ndarray:
+    """Coordinate-wise medians of every cluster by distributed selection (see the module docstring)."""
+    k, d = lo0.shape
+    n = counts.astype(np.int64)[:, None] * np.ones((1, d), dtype=np.int64)
+    # 1-based ranks of the lower and upper middle values: equal when n is odd
+    rank = np.stack([(n + 1) // 2, n // 2 + 1]).astype(np.int64)
+    lo = np.stack([lo0, lo0]).astype(np.float64)
+    hi = np.stack([hi0, hi0]).astype(np.float64)
+    value = np.full((2, k, d), np.nan)
+    empty = counts[None, :, None].repeat(d, axis=2).repeat(2, axis=0) == 0
+    done = empty | (lo == hi)
+    value[~empty & (lo == hi)] = lo[~empty & (lo == hi)]
+    gather = np.zeros((2, k, d), dtype=bool)
+    for _ in range(_SELECT_ROUNDS):
+        if done.all():
+            break
+        parts = runner.gather(runner.map(_block_select, labels, lo=lo, hi=hi, bins=_BINS, gather=gather & ~done))
+        below = sum(p["below"] for p in parts)
+        hist = sum(p["hist"] for p in parts)
+        keys = np.concatenate([p["keys"] for p in parts])
+        vals = np.concatenate([p["values"] for p in parts])
+        # finish the gathered ones: sort their values and pick by rank
+        if keys.size:
+            order = np.lexsort((vals, keys))
+            keys, vals = keys[order], vals[order]
+            starts = np.searchsorted(keys, np.unique(keys))
+            for key, s in zip(np.unique(keys), starts, strict=True):
+                t, rest = divmod(int(key), k * d)
+                j, f = divmod(rest, d)
+                idx = rank[t, j, f] - int(below[t, j, f]) - 1
+                value[t, j, f] = vals[s + idx]
+                done[t, j, f] = True
+        inside = hist.sum(axis=3)
+        cum = below[..., None] + np.cumsum(hist, axis=3)
+        b = np.argmax(cum >= rank[..., None], axis=3)  # first bin reaching the rank
+        width = np.where(hi > lo, hi - lo, 0.0)
+        new_lo = lo + b * width / _BINS
+        new_hi = lo + (b + 1) * width / _BINS
+        pad = 1e-12 * (np.abs(lo) + np.abs(hi)) + 1e-300  # widen by rounding's reach: never lose the target
+        lo = np.where(done, lo, np.maximum(lo, new_lo - pad))
+        hi = np.where(done, hi, np.minimum(hi, new_hi + pad))
+        gather = ~done & (inside <= _GATHER_MAX)
+        gather |= ~done & (hist.max(axis=3) == inside)  # one bin holds everything: it may be one repeated value
+    if not done.all():
+        raise FastclustError("distributed median selection did not finish; please report this data set")
+    return (value[0] + value[1]) / 2.0
+
+
+# ---------------------------------------------------------------------------------------------
+# the driver
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class DaskKMeansResult(KMeansResult):
+    """:class:`~fastclust.KMeansResult` whose ``labels`` is a dask array aligned with X's row chunks."""
+
+
+def kmeans(
+    X: Any,
+    k: int,
+    *,
+    metric: str = "l2",
+    init: Any = "k-means||",
+    seed: Any = None,
+    max_iter: int | None = None,
+    client: Any = None,
+    progress: Callable[[int, float, int], None] | None = None,
+    oversampling: float = 2.0,
+    init_rounds: int | None = None,
+) -> KMeansResult:
+    """k-means (L2) or exact k-medians (L1) of a dask array, one pass over the blocks per round.
+
+    Same stopping rule as :func:`fastclust.kmeans`: stop when a round changes no
+    label (counted by a reduction), or at ``max_iter`` with a
+    :class:`~fastclust.ConvergenceWarning`; clusters that empty are dropped.
+    ``init``: ``"k-means||"`` (default, few passes), ``"k-means++"`` (on a sample of
+    at most 100,000 rows brought to the client), or a ``(k, d)`` array.
+    ``client``: a ``distributed.Client``; without one, dask's threaded scheduler runs
+    the blocks. ``progress(round, objective, n_changed)`` is called after each round.
+    The returned ``labels`` is a dask array with X's row chunks.
+    """
+    t0 = perf_counter()
+    if not _is_dask_array(X):
+        raise FastclustError("X must be a dask.array.Array; for in-memory data use fastclust.kmeans")
+    if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0 or any(math.isnan(s) for s in X.shape):
+        raise FastclustError(f"X must be a non-empty 2-D dask array with known chunk sizes, got shape {X.shape}")
+    check_choice(metric, "metric", METRICS)
+    k = check_positive_int(k, "k")
+    if max_iter is not None:
+        max_iter = check_positive_int(max_iter, "max_iter")
+    rng = as_generator(seed)
+    runner = _Runner(X, client)
+
+    if isinstance(init, str):
+        check_choice(init, "init", ("k-means||", "k-means++"))
+        if init == "k-means||":
+            C = _init_kmeans_parallel(runner, k, metric, rng, oversampling, init_rounds)
+        else:
+            n = X.shape[0]
+            take = np.sort(rng.choice(n, size=min(n, 100_000), replace=False))
+            sample = np.asarray(
+                X[take].compute() if client is None else client.compute(X[take]).result(), dtype=np.float64
+            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                C = kmeans_in_memory(sample, k, metric=metric, init="k-means++", seed=rng, max_iter=1).initial_centroids
+    else:
+        C = np.asarray(init, dtype=np.float64)
+        if C.shape != (k, X.shape[1]) or not np.isfinite(C).all():
+            raise FastclustError(f"init array must be finite with shape (k, d) = ({k}, {X.shape[1]}), got {C.shape}")
+    C0 = C.copy()
+
+    labels: list[Any] = [None] * len(runner.rows)
+    remap: np.ndarray | None = None
+    history: list[float] = []
+    stop_reason = "max_iter"
+    n_iter = 0
+    best = math.inf
+    stalled = 0
+    while True:
+        outs = runner.map(_block_assign, labels, C=C, remap=remap, metric=metric)
+        new_labels = runner.part(outs, 0)
+        stats = runner.gather(runner.part(outs, 1))
+        counts = np.sum([s["counts"] for s in stats], axis=0)
+        objective = float(sum(s["objective"] for s in stats))
+        changed = int(sum(s["changed"] for s in stats))
+        labels = new_labels
+        if n_iter:
+            history.append(objective)
+            if progress is not None:
+                progress(n_iter, objective, changed)
+            if changed == 0:
+                stop_reason = "converged"
+                break
+            # ties (L1) can keep labels moving at a constant objective: the core engine detects the
+            # cycle by hashing labelings; here a run of rounds without a new minimum ends the fit
+            stalled = 0 if objective < best else stalled + 1
+            best = min(best, objective)
+            if stalled >= 5:
+                stop_reason = "stalled"
+                break
+            if max_iter is not None and n_iter >= max_iter:
+                break
+        keep = counts > 0
+        if metric == "l2":
+            sums = np.sum([s["sums"] for s in stats], axis=0)
+            C = sums[keep] / counts[keep, None]
+        else:
+            lo = np.min([s["min"] for s in stats], axis=0)
+            hi = np.max([s["max"] for s in stats], axis=0)
+            C = _exact_medians(runner, labels, counts, lo, hi)[keep]
+        remap = np.cumsum(keep) - 1
+        remap[~keep] = -1
+        n_iter += 1
+
+    if stop_reason == "max_iter":
+        warnings.warn(
+            f"k-means stopped at max_iter={max_iter} before the labels stopped changing",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
+    counts_final = counts
+    if (counts_final == 0).any():  # only after max_iter/stall: compact like the core engine
+        keep = counts_final > 0
+        remap_final = np.cumsum(keep) - 1
+        C = C[keep]
+        labels = (
+            runner.map(lambda lab, r: r[lab], labels, r=remap_final)
+            if client is None
+            else [client.submit(lambda lab, r: r[lab], lab, remap_final) for lab in labels]
+        )
+    import dask.array as da
+
+    if client is None:
+        label_array = da.concatenate([da.from_array(np.asarray(lab), chunks=(len(lab),)) for lab in labels])
+    else:
+        import dask
+
+        label_array = da.concatenate(
+            [
+                da.from_delayed(dask.delayed(f), shape=(r,), dtype=np.int64)
+                for f, r in zip(labels, runner.rows, strict=True)
+            ]
+        )
+    return DaskKMeansResult(
+        labels=label_array,
+        centroids=np.ascontiguousarray(C, dtype=np.float64),
+        k=int(C.shape[0]),
+        n_iter=n_iter,
+        objective=history[-1] if history else objective,
+        history=np.asarray(history),
+        converged=stop_reason == "converged",
+        seconds=perf_counter() - t0,
+        metric=metric,
+        backend="dask",
+        init=init if isinstance(init, str) else "array",
+        stop_reason=stop_reason,
+        initial_centroids=C0,
+    )
