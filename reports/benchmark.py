@@ -521,7 +521,62 @@ def bench_submission(args: argparse.Namespace) -> None:
     )
 
 
+def bench_dask(args: argparse.Namespace) -> None:
+    """2,000,000 x 64 float32 unit rows in 100,000-row chunks, k=256, 10 rounds, 2-worker LocalCluster."""
+    import dask.array as da
+    from distributed import Client, LocalCluster
+
+    from fastclust import distributed as fdist
+
+    print(f"machine: {machine()}")
+    n, d, k, iters, chunk = 2_000_000, 64, 256, 10, 100_000
+    # sgemm rate of this machine, same shapes as one block's assignment
+    A = unit_rows(chunk, d)
+    B = A[:k].T.copy()
+    t_mm, _ = timed(lambda: A @ B, 5)
+    rate = 2 * chunk * k * d / t_mm
+    bound = 2 * n * k * d * iters / rate
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cluster = LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+        )
+        client = Client(cluster)
+        try:
+            rs = da.random.default_rng(0)
+            X = rs.standard_normal((n, d), chunks=(chunk, d), dtype=np.float32)
+            X = (X / da.sqrt((X * X).sum(axis=1, keepdims=True))).persist()
+            client.wait_for_workers(2)
+            # warm the numba cache in the workers
+            fdist.kmeans(X[:20_000].rechunk(10_000), 4, seed=0, max_iter=2, client=client)
+            t0 = time.perf_counter()
+            res = fdist.kmeans(X, k, seed=0, max_iter=iters, client=client)
+            t_fc = time.perf_counter() - t0
+            rows = [
+                [f"BLAS bound: 2nkd x {iters} at {rate / 1e9:.1f} GFLOP/s", bound, 1.0, ""],
+                [f"fastclust.distributed (k-means|| init, {res.n_iter} rounds)", t_fc, t_fc / bound, res.objective],
+            ]
+            if args.dask_ml:
+                from dask_ml.cluster import KMeans as DaskMLKMeans
+
+                t0 = time.perf_counter()
+                km = DaskMLKMeans(n_clusters=k, init="k-means||", max_iter=iters, random_state=0).fit(X)
+                t_ml = time.perf_counter() - t0
+                rows.append(["dask-ml KMeans (k-means||)", t_ml, t_ml / bound, float(km.inertia_)])
+            else:
+                rows.append(["dask-ml KMeans (k-means||)", "not run (--dask-ml)", "", ""])
+        finally:
+            client.close()
+            cluster.close()
+    table(
+        f"Dask: {n:,} x {d} float32 unit rows, {chunk:,}-row chunks, k={k}, {iters} rounds, 2-worker LocalCluster",
+        ["engine", "seconds", "x bound", "objective"],
+        rows,
+    )
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
+    "dask": bench_dask,
     "submission": bench_submission,
     "vq": bench_vq,
     "digits": bench_digits,
@@ -536,6 +591,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("what", choices=[*COMMANDS, "all"])
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats per cell (median reported)")
     parser.add_argument("--quick", action="store_true", help="skip the large generated inputs")
+    parser.add_argument("--dask-ml", action="store_true", help="also time dask-ml's KMeans (slow: minutes)")
     args = parser.parse_args(argv)
     for name, fn in COMMANDS.items():
         if args.what in (name, "all"):

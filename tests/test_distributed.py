@@ -50,7 +50,9 @@ def test_exact_medians_with_many_ties():
 def test_kmeans_parallel_init_and_progress():
     X = blobs(6000, 4, seed=3)
     seen = []
-    res = fdist.kmeans(da.from_array(X, chunks=1000), 5, seed=0, progress=lambda i, obj, changed: seen.append((i, changed)))
+    res = fdist.kmeans(
+        da.from_array(X, chunks=1000), 5, seed=0, progress=lambda i, obj, changed: seen.append((i, changed))
+    )
     assert res.converged and res.k == 5 and [i for i, _ in seen] == list(range(1, res.n_iter + 1)) and seen[-1][1] == 0
     assert res.objective <= 1.05 * fc.kmeans(X, 5, seed=0).objective
 
@@ -73,7 +75,9 @@ def test_bad_input():
 def client():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None)
+        cluster = distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+        )
         c = distributed.Client(cluster)
     yield c
     c.close()

@@ -13,6 +13,7 @@ import pytest
 from conftest import HOMEWORK, ROOT
 
 sys.path.insert(0, str(ROOT / "reports"))
+sys.path.append(str(ROOT))  # `submission` is not an installed package: import it from the checkout
 import make_submission  # noqa: E402
 
 RUNNER = r"""
