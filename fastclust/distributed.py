@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from ._backends import resolve_backend
 from ._validation import as_generator, check_choice, check_positive_int
 from .engine import METRICS, ConvergenceWarning, KMeansResult, assign
 from .engine import kmeans as kmeans_in_memory
@@ -78,10 +79,8 @@ def _block_assign(
         "changed": changed,
     }
     if metric == "l2":
-        sums = np.empty((k, X.shape[1]))
-        for f in range(X.shape[1]):
-            sums[:, f] = np.bincount(labels, weights=X[:, f], minlength=k)
-        stats["sums"] = sums
+        _, ops = resolve_backend("auto")
+        stats["sums"] = ops.cluster_sums(X, np.ones(X.shape[0]), labels, k, 1)
     else:
         lo = np.full((k, X.shape[1]), np.inf)
         hi = np.full((k, X.shape[1]), -np.inf)
@@ -124,21 +123,40 @@ def _block_select(
     return out
 
 
-def _block_total_cost(block: np.ndarray, C: np.ndarray, metric: str) -> float:
-    return float(assign(_as_float(block), C, metric=metric)[1].sum())
+def _block_kmpar(
+    block: np.ndarray,
+    state: tuple[np.ndarray, np.ndarray] | None,
+    seed: int,
+    new: np.ndarray,
+    offset: int,
+    factor: float,
+    metric: str,
+) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray, float]:
+    """One k-means|| pass on one block, incremental: only distances to the *new* candidates are computed.
 
-
-def _block_sample(block: np.ndarray, seed: int, C: np.ndarray, metric: str, factor: float) -> tuple[np.ndarray, float]:
-    """k-means|| round on one block: keep each row with probability min(1, factor * cost)."""
+    ``state`` is the block's (cost, nearest candidate) from the previous pass.
+    Returns the new state (kept on the worker), the rows sampled with
+    probability ``min(1, factor * cost)``, and the block's total cost.
+    """
     X = _as_float(block)
-    cost = assign(X, C, metric=metric)[1]
-    rng = np.random.default_rng(seed)
-    keep = rng.random(X.shape[0]) < np.minimum(1.0, factor * cost)
-    return X[keep].astype(np.float64), float(cost.sum())
+    if state is None:
+        cost, nearest = np.full(X.shape[0], np.inf), np.full(X.shape[0], -1, dtype=np.int64)
+    else:
+        cost, nearest = state
+    if new.shape[0]:
+        lab, dist = assign(X, new, metric=metric)
+        better = dist < cost
+        cost = np.where(better, dist, cost)
+        nearest = np.where(better, lab + offset, nearest)
+    sample = np.zeros((0, X.shape[1]))
+    if factor > 0:
+        keep = np.random.default_rng(seed).random(X.shape[0]) < np.minimum(1.0, factor * cost)
+        sample = X[keep].astype(np.float64)
+    return (cost, nearest), sample, float(cost.sum())
 
 
-def _block_nearest_counts(block: np.ndarray, C: np.ndarray, metric: str) -> np.ndarray:
-    return np.bincount(assign(_as_float(block), C, metric=metric)[0], minlength=C.shape[0])
+def _block_candidate_counts(block: np.ndarray, state: tuple[np.ndarray, np.ndarray], n_candidates: int) -> np.ndarray:
+    return np.bincount(state[1], minlength=n_candidates)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -188,27 +206,43 @@ class _Runner:
 
 
 def _init_kmeans_parallel(
-    runner: _Runner, k: int, metric: str, rng: np.random.Generator, oversampling: float, rounds: int | None
+    runner: _Runner, k: int, metric: str, rng: np.random.Generator, oversampling: float, rounds: int
 ) -> np.ndarray:
-    """k-means||: a few oversampling rounds, then weighted k-means++ (and Lloyd) on the candidates."""
+    """k-means|| (Bahmani et al. 2012), then weighted k-means++ and Lloyd on the candidates.
+
+    Each of ``rounds`` passes keeps every row with probability ``l * cost / total``
+    (``l = oversampling * k``). Passes are incremental (distances to the new
+    candidates only) and also track each row's nearest candidate, so the
+    candidates' weights come without a further pass over the data: the whole
+    initialisation costs about ``rounds * oversampling`` Lloyd rounds.
+    """
     sizes = np.asarray(runner.rows)
     block = int(rng.choice(len(sizes), p=sizes / sizes.sum()))
     row = int(rng.integers(sizes[block]))
     first = runner.gather(runner.map(operator.getitem, [[row] if i == block else [0] for i in range(len(sizes))]))
-    C = np.asarray(first[block], dtype=np.float64).reshape(1, -1)
-    cost = float(sum(runner.gather(runner.map(_block_total_cost, C=C, metric=metric))))
-    n_rounds = rounds if rounds is not None else max(1, min(8, int(math.ceil(math.log(max(cost, 2.0))))))
+    candidates = [np.asarray(first[block], dtype=np.float64).reshape(1, -1)]
+    n_candidates = 1
+    states: list[Any] = [None] * len(sizes)
+    new, offset, factor = candidates[0], 0, 0.0
     ell = oversampling * k
-    for _ in range(n_rounds):
-        if cost <= 0:
+    # pass 0 measures the cost to the first centre; passes 1..rounds sample; a last pass folds in
+    for p in range(rounds + 2):
+        seeds = [int(s) for s in rng.integers(0, 2**31 - 1, size=len(sizes))]  # one stream per block and pass
+        outs = runner.map(_block_kmpar, states, seeds, new=new, offset=offset, factor=factor, metric=metric)
+        states = runner.part(outs, 0)
+        if p == rounds + 1 or (p > 0 and factor == 0.0):
             break
-        seeds = [int(s) for s in rng.integers(0, 2**31 - 1, size=len(sizes))]  # one stream per block
-        out = runner.gather(runner.map(_block_sample, seeds, C=C, metric=metric, factor=ell / cost))
-        new = [o[0] for o in out if len(o[0])]
-        cost = sum(o[1] for o in out)
-        if new:
-            C = np.unique(np.vstack([C, *new]), axis=0)
-    weights = np.sum(runner.gather(runner.map(_block_nearest_counts, C=C, metric=metric)), axis=0).astype(np.float64)
+        gathered = runner.gather([*runner.part(outs, 1), *runner.part(outs, 2)])
+        samples, total = gathered[: len(sizes)], float(sum(gathered[len(sizes) :]))
+        new = np.vstack([x for x in samples if len(x)] or [np.zeros((0, candidates[0].shape[1]))])
+        offset = n_candidates
+        candidates.append(new)
+        n_candidates += new.shape[0]
+        factor = ell / total if p < rounds and total > 0 else 0.0
+    C = np.vstack(candidates)
+    weights = np.sum(
+        runner.gather(runner.map(_block_candidate_counts, states, n_candidates=C.shape[0])), axis=0
+    ).astype(np.float64)
     if C.shape[0] <= k:
         return C
     with warnings.catch_warnings():
@@ -294,8 +328,8 @@ def kmeans(
     max_iter: int | None = None,
     client: Any = None,
     progress: Callable[[int, float, int], None] | None = None,
-    oversampling: float = 2.0,
-    init_rounds: int | None = None,
+    oversampling: float = 0.5,
+    init_rounds: int = 5,
 ) -> KMeansResult:
     """k-means (L2) or exact k-medians (L1) of a dask array, one pass over the blocks per round.
 

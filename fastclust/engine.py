@@ -106,7 +106,7 @@ class _Assigner:
         # |x|^2 in float64, so the BLAS form can report true squared distances.
         self.sq_norms = np.einsum("ij,ij->i", X, X, dtype=np.float64) if self.wide else None
         # Absolute slack for the bounds' rounding: far above what accumulates, far below any real gap.
-        self.margin = 1e-9 * (float(np.abs(X).max()) + 1.0)
+        self.margin = 0.0 if self.wide else 1e-9 * (float(np.abs(X).max()) + 1.0)
         threads = _n_threads() if backend == "numba" else 1
         self.threads = threads if self.wide and X.shape[0] >= 4 * WIDE_CHUNK_ROWS else 1
 
