@@ -25,6 +25,7 @@ def test_make_embeddings_is_seeded_and_documented_shape():
     assert not np.array_equal(a, vq.make_embeddings(100, 8, seed=4))
 
 
+@pytest.mark.slow
 def test_compress_memory_codes_and_cosine(table):
     r = vq.compress(table, 64, seed=0)
     assert r.codes.dtype == np.uint8 and r.codes.shape == (3000,) and r.codebook.dtype == np.float32
@@ -42,10 +43,12 @@ def test_code_dtype_follows_k():
     assert vq.code_dtype(512) == np.uint16 and vq.code_dtype(65536) == np.uint16 and vq.code_dtype(65537) == np.uint32
 
 
+@pytest.mark.slow
 def test_k_512_needs_two_byte_codes(table):
     assert vq.compress(table, 512, seed=0).codes.dtype == np.uint16
 
 
+@pytest.mark.slow
 def test_sklearn_engine_side_by_side(table):
     ours = vq.compress(table, 32, seed=0)
     theirs = vq.compress(table, 32, seed=0, engine="sklearn")
@@ -53,6 +56,7 @@ def test_sklearn_engine_side_by_side(table):
     assert abs(ours.avg_cosine - theirs.avg_cosine) < 0.01
 
 
+@pytest.mark.slow
 def test_sweep_quality_rises_and_ratio_falls_with_k(table):
     rows = vq.sweep(table, ks=(16, 64, 256), seed=0)
     assert [r["k"] for r in rows] == [16, 64, 256]
@@ -60,6 +64,7 @@ def test_sweep_quality_rises_and_ratio_falls_with_k(table):
     assert rows[0]["compression_ratio"] > rows[1]["compression_ratio"] > rows[2]["compression_ratio"]
 
 
+@pytest.mark.slow
 def test_pq_beats_vq_at_equal_code_bytes(table):
     pq = vq.pq_compress(table, 4, 64, seed=0)
     assert pq.codes.shape == (3000, 4) and pq.codebooks.shape == (4, 64, 8)
@@ -132,6 +137,7 @@ def test_bad_mnist_inputs(tmp_path):
         fd.read_idx(tmp_path / "bad")
 
 
+@pytest.mark.slow
 def test_cluster_classifier_on_bundled_digits():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
