@@ -239,8 +239,10 @@ def compress(
     palette8 = np.clip(np.rint(fit.centroids), 0, 255).astype(np.uint8)
     labels = fit.labels[inverse].reshape(rgb.shape[:2])
     recon = palette8[labels]
-    err = rgb.astype(np.float64) - recon
-    mse = float(np.mean(err * err))
+    # Every pixel of one colour has the same error: sum over distinct colours, weighted by
+    # their counts (exact: integer errors), instead of a float copy of the whole image.
+    err = prepared.colours - palette8[fit.labels]
+    mse = float(prepared.counts @ (err * err).sum(axis=1)) / rgb.size
     return ImageResult(
         image=recon,
         labels=labels,
