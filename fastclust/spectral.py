@@ -320,11 +320,19 @@ def n_components_from_laplacian(A: Any, *, tol: float = 1e-8) -> tuple[int, np.n
 
 
 def compare_laplacians(
-    A: Any, truth: Any, ks: Sequence[int] = (2, 5, 10, 30, 50), laplacians: Sequence[str] = LAPLACIANS, seed: Any = 0
+    A: Any,
+    truth: Any,
+    ks: Sequence[int] = (2, 5, 10, 30, 50),
+    laplacians: Sequence[str] = LAPLACIANS,
+    seed: Any = 0,
+    n_init: int = 10,
 ) -> dict[str, list[float]]:
     """Overall mismatch of every Laplacian variant at every k: ``{laplacian: [rate per k]}``."""
     out = {}
     for lap in laplacians:
         basis = spectral_basis(A, max(ks), lap, seed=seed)
-        out[lap] = [mismatch_table(spectral_clustering(A, k, basis=basis, seed=seed).labels, truth).overall for k in ks]
+        out[lap] = [
+            mismatch_table(spectral_clustering(A, k, basis=basis, seed=seed, n_init=n_init).labels, truth).overall
+            for k in ks
+        ]
     return out

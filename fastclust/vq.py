@@ -349,7 +349,12 @@ def pq_compress(
 
 
 def compare_vq_pq(
-    E: Any, bytes_per_row: Sequence[int] = (1, 2, 4, 8), *, seed: Any = 0, max_vq_k: int = 4096
+    E: Any,
+    bytes_per_row: Sequence[int] = (1, 2, 4, 8),
+    *,
+    seed: Any = 0,
+    max_vq_k: int = 4096,
+    max_iter: int | None = None,
 ) -> list[dict[str, Any]]:
     """VQ against PQ at equal bytes of code per row.
 
@@ -364,10 +369,10 @@ def compare_vq_pq(
     for b in bytes_per_row:
         if E.shape[1] % b:
             continue
-        pq = pq_compress(E, b, 256, seed=seed)
+        pq = pq_compress(E, b, 256, seed=seed, max_iter=max_iter)
         vq_k = int(min(256**b, max_vq_k, E.shape[0]))
         if vq_k not in vq_fits:
-            vq_fits[vq_k] = compress(E, vq_k, seed=seed)
+            vq_fits[vq_k] = compress(E, vq_k, seed=seed, max_iter=max_iter)
         vq = vq_fits[vq_k]
         rows.append(
             {
