@@ -501,13 +501,22 @@ def _digits(inputs: Inputs, out: Outputs, quick: bool, seed: int) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def _text_pages(pdf: Any, title: str, lines: Sequence[str], per_page: int = 58) -> None:
+def _text_pages(pdf: Any, title: str, lines: Sequence[str], per_page: int = 70) -> None:
+    """Monospace text on A4 pages: prose is wrapped; wide tables get a smaller font, so nothing runs off."""
+    import textwrap
+
     import matplotlib.pyplot as plt
 
-    for start in range(0, max(len(lines), 1), per_page):
+    out: list[str] = []
+    for line in lines:
+        is_table = line.startswith("|")
+        out += [line] if is_table or len(line) <= 120 else textwrap.wrap(line, 120) or [""]
+    widest = max((len(line) for line in out), default=1)
+    size = min(7.0, 7.0 * 125 / max(widest, 1))  # 125 monospace characters fill the width at 7 pt
+    for start in range(0, max(len(out), 1), per_page):
         fig = plt.figure(figsize=(8.27, 11.69))
         fig.text(0.05, 0.97, title, fontsize=13, weight="bold", va="top")
-        fig.text(0.05, 0.94, "\n".join(lines[start : start + per_page]), fontsize=6.3, family="monospace", va="top")
+        fig.text(0.05, 0.94, "\n".join(out[start : start + per_page]), fontsize=size, family="monospace", va="top")
         pdf.savefig(fig)
         plt.close(fig)
 
