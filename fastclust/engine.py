@@ -453,8 +453,6 @@ def kmeans(
     if X.dtype == np.float32 and not _uses_blas(X, metric):
         X = X.astype(np.float64)  # float32 only pays off in the BLAS path
     assigner = _Assigner(ops, backend_name, X, metric)
-    if isinstance(init, str):
-        check_choice(init, "init", INITS)
     C = initial_centroids(X, k, init, w, rng, assigner)
     C0 = C.copy()
 
@@ -511,8 +509,6 @@ def kmeans(
         weight = np.bincount(labels, weights=w, minlength=C.shape[0])
         if (weight <= 0).any():
             C, labels, _ = _drop_empty(C, labels, weight)
-    if not history:  # unreachable with max_iter >= 1; kept for clarity of the invariant
-        history.append(float((w * min_dist).sum()))
     return KMeansResult(
         labels=labels,
         centroids=np.ascontiguousarray(C, dtype=np.float64),
