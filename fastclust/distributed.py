@@ -189,6 +189,12 @@ class _Runner:
             return [self.client.submit(operator.itemgetter(index), h, pure=False) for h in handles]
         return [h[index] for h in handles]
 
+    def apply(self, fn: Callable[..., Any], handles: list[Any], **shared: Any) -> list[Any]:
+        """Run ``fn(handle, **shared)`` on per-block results (not blocks); results stay remote with a client."""
+        if self.client is not None:
+            return [self.client.submit(fn, h, pure=False, **shared) for h in handles]
+        return [fn(h, **shared) for h in handles]
+
     def gather(self, handles: list[Any]) -> list[Any]:
         if self.client is None:
             return handles
@@ -198,6 +204,18 @@ class _Runner:
             raise FastclustError(
                 f"the dask cluster failed during the fit ({type(exc).__name__}: {exc}); nothing was returned"
             ) from exc
+
+
+def _renumber(labels: np.ndarray, table: np.ndarray) -> np.ndarray:
+    return table[labels]
+
+
+def _drop_empty(runner: _Runner, C: np.ndarray, labels: list[Any], counts: np.ndarray) -> tuple[np.ndarray, list[Any]]:
+    """Remove clusters with no members and renumber every block's labels contiguously."""
+    keep = counts > 0
+    if keep.all():
+        return C, labels
+    return C[keep], runner.apply(_renumber, labels, table=np.cumsum(keep) - 1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -422,16 +440,7 @@ def kmeans(
             ConvergenceWarning,
             stacklevel=2,
         )
-    counts_final = counts
-    if (counts_final == 0).any():  # only after max_iter/stall: compact like the core engine
-        keep = counts_final > 0
-        remap_final = np.cumsum(keep) - 1
-        C = C[keep]
-        labels = (
-            runner.map(lambda lab, r: r[lab], labels, r=remap_final)
-            if client is None
-            else [client.submit(lambda lab, r: r[lab], lab, remap_final) for lab in labels]
-        )
+    C, labels = _drop_empty(runner, C, labels, counts)  # only bites after max_iter/stall, as in the core
     import dask.array as da
 
     if client is None:

@@ -9,6 +9,7 @@ random draws, so the same seed gives the same result on either.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import os
@@ -194,15 +195,24 @@ def _n_threads() -> int:
         return os.cpu_count() or 1
 
 
+@functools.lru_cache(maxsize=1)
+def _blas_controller() -> Any:
+    """threadpoolctl's view of the loaded BLAS libraries, built once: building it reads /proc."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
+        return None
+    return ThreadpoolController()
+
+
 def _single_threaded_blas() -> Any:
     """Limit BLAS to one thread while our own threads each run one product."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
+    controller = _blas_controller()
+    if controller is None:  # pragma: no cover
         from contextlib import nullcontext
 
         return nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
+    return controller.limit(limits=1, user_api="blas")
 
 
 # ---------------------------------------------------------------------------------------------

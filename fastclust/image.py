@@ -330,7 +330,14 @@ def choose_k(
     if not ks:
         raise FastclustError("ks is empty")
     image = prepare_image(image)
-    fits = [compress(image, k, metric=metric, seed=seed, **kwargs) for k in ks]
+    return choose_k_from_fits(ks, [compress(image, k, metric=metric, seed=seed, **kwargs) for k in ks])
+
+
+def choose_k_from_fits(ks: Sequence[int], fits: Sequence[ImageResult]) -> ChooseK:
+    """The :func:`choose_k` rule applied to fits already made (e.g. a Q3 grid's), one per k."""
+    ks = list(ks)
+    if len(ks) != len(fits) or not ks:
+        raise FastclustError(f"need one fit per k: {len(ks)} ks, {len(fits)} fits")
     rate = [math.log2(max(f.k, 1)) for f in fits]
     mse = [f.mse for f in fits]
     knee = knee_point(rate, mse)

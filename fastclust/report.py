@@ -320,14 +320,12 @@ def _q3(inputs: Inputs, out: Outputs, quick: bool, seed: int) -> None:
     choose = []
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for name in images:
-        fits = [grid.results[(name, k, "l2")] for k in ks]  # the elbow reuses the grid's L2 fits
-        rate = [np.log2(max(f.k, 1)) for f in fits]
-        mse = [f.mse for f in fits]
-        knee = fi.knee_point(rate, mse)
-        choose.append({"image": name, "chosen k": ks[knee], "method": fi.ChooseK.method})
-        axes[0].plot(ks, mse, "o-", label=name)
-        axes[0].plot([ks[knee]], [mse[knee]], "k*", markersize=14)
-        axes[1].plot([f.bits_per_pixel for f in fits], [f.psnr for f in fits], "o-", label=name)
+        ck = fi.choose_k_from_fits(ks, [grid.results[(name, k, "l2")] for k in ks])  # reuse the grid's L2 fits
+        knee = ck.ks.index(ck.k)
+        choose.append({"image": name, "chosen k": ck.k, "method": ck.method})
+        axes[0].plot(ck.ks, ck.mse, "o-", label=name)
+        axes[0].plot([ck.k], [ck.mse[knee]], "k*", markersize=14)
+        axes[1].plot(ck.bits_per_pixel, ck.psnr, "o-", label=name)
     axes[0].set(xscale="log", xlabel="k (log scale)", ylabel="MSE", title="Elbow (star: chosen k)")
     axes[1].set(xlabel="bits per pixel (index)", ylabel="PSNR (dB)", title="Rate-distortion")
     for ax in axes:

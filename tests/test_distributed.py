@@ -126,3 +126,21 @@ def test_worker_killed_mid_fit_is_survived_or_a_clear_error(client):
     else:
         assert_same(res, ref)  # lost blocks were recomputed from their lineage: never a silent wrong answer
     client.wait_for_workers(2, timeout=60)
+
+
+def test_drop_empty_renumbers_every_block_on_local_threads():
+    runner = fdist._Runner(da.from_array(np.zeros((6, 2)), chunks=(4, 2)), None)
+    C = np.arange(8.0).reshape(4, 2)
+    labels = [np.array([0, 2, 2, 3]), np.array([3, 0])]
+    C2, lab2 = fdist._drop_empty(runner, C, labels, np.array([2, 0, 2, 2]))
+    np.testing.assert_array_equal(C2, C[[0, 2, 3]])
+    assert [x.tolist() for x in lab2] == [[0, 1, 1, 2], [2, 0]]
+    assert fdist._drop_empty(runner, C, labels, np.array([1, 1, 1, 1]))[1] is labels
+
+
+@pytest.mark.slow
+def test_drop_empty_on_the_cluster(client):
+    runner = fdist._Runner(da.from_array(np.zeros((6, 2)), chunks=(4, 2)), client)
+    labels = [client.scatter(np.array([0, 2, 2, 3])), client.scatter(np.array([3, 0]))]
+    _, lab2 = fdist._drop_empty(runner, np.arange(8.0).reshape(4, 2), labels, np.array([2, 0, 2, 2]))
+    assert [x.tolist() for x in client.gather(lab2)] == [[0, 1, 1, 2], [2, 0]]

@@ -123,9 +123,14 @@ def test_best_of_seeds_keeps_the_lowest_objective():
 def test_knee_point_and_choose_k():
     assert fi.knee_point([1, 2, 3, 4, 5, 6], [100, 30, 12, 10, 9, 8.5]) == 1
     assert fi.knee_point([1, 2, 3, 4, 5, 6], [100, 90, 80, 20, 15, 14]) == 3
-    ck = fi.choose_k(photo_like(seed=3), ks=(2, 4, 8, 16))
+    img = photo_like(seed=3)
+    ck = fi.choose_k(img, ks=(2, 4, 8, 16))
     assert ck.k in ck.ks and len(ck.mse) == 4
     assert all(b <= a for a, b in zip(ck.mse, ck.mse[1:], strict=False))
+    fits = [fi.compress(img, k, seed=0) for k in (2, 4, 8, 16)]
+    assert fi.choose_k_from_fits((2, 4, 8, 16), fits) == ck  # the report's path: same rule on existing fits
+    with pytest.raises(FastclustError, match="one fit per k"):
+        fi.choose_k_from_fits((2, 4), fits)
 
 
 def test_q3_grid_rows_and_results():
