@@ -91,13 +91,38 @@ def check_weights(sample_weight: Any, n: int, name: str = "sample_weight") -> np
 
 
 def as_generator(seed: Any) -> np.random.Generator:
-    """Turn ``None``, an int, a ``Generator`` or a legacy ``RandomState`` into a Generator."""
+    """The one seed rule: turn a seed into a ``numpy.random.Generator``.
+
+    Accepts ``None`` (fresh entropy), a non-negative integer (Python or numpy),
+    a ``SeedSequence``, a ``Generator`` (returned as is, so draws continue from
+    it) or a legacy ``RandomState`` (one draw from it seeds the Generator).
+    Anything else raises :class:`FastclustError` naming the seed.
+    """
     if isinstance(seed, np.random.Generator):
         return seed
     if isinstance(seed, np.random.RandomState):
         return np.random.default_rng(seed.randint(0, 2**31 - 1))
-    if seed is None or (isinstance(seed, numbers.Integral) and not isinstance(seed, bool)):
-        if seed is not None and int(seed) < 0:
-            raise FastclustError(f"seed must be a non-negative integer, got {seed}")
-        return np.random.default_rng(None if seed is None else int(seed))
-    raise FastclustError(f"seed must be None, an int or a numpy Generator, got {type(seed).__name__}")
+    if isinstance(seed, np.random.SeedSequence):
+        return np.random.default_rng(seed)
+    if seed is None:
+        return np.random.default_rng()
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, (bool, np.bool_)):
+        if int(seed) < 0:
+            raise FastclustError(f"seed must be a non-negative integer, got {int(seed)}")
+        return np.random.default_rng(int(seed))
+    raise FastclustError(
+        f"seed must be None, a non-negative int, a SeedSequence or a numpy Generator, got {seed!r} "
+        f"({type(seed).__name__})"
+    )
+
+
+def spawn(seed: Any, n: int) -> list[np.random.Generator]:
+    """``n`` independent child Generators of ``seed`` (see :func:`as_generator`).
+
+    Children come from ``Generator.spawn``, so each step of a computation gets a
+    stream of its own: reusing a cached result, or adding a step, never shifts
+    another step's draws. The same integer seed always gives the same children;
+    a Generator passed twice gives new children each time (its spawn counter
+    advances), never a copy of earlier ones.
+    """
+    return as_generator(seed).spawn(check_positive_int(n, "n"))
