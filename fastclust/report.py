@@ -29,6 +29,7 @@ from . import graph as fg
 from . import image as fi
 from . import spectral as fs
 from . import vq
+from .demo import write_blog_like_graph
 from .errors import FastclustError
 
 COURSE_IMAGES = ("football.bmp", "parrots.png")
@@ -71,42 +72,6 @@ def find_data_dir(data: str | Path | None) -> Path | None:
     if repo_data.is_dir() and any((repo_data / n).exists() for n in names):
         return repo_data
     return None
-
-
-def write_blog_like_graph(folder: Path, seed: int = 0) -> tuple[Path, Path]:
-    """A generated two-party blog graph in the exact ``nodes.txt`` / ``edges.txt`` format.
-
-    1,200 linked blogs plus 40 without links, directed links with reciprocal
-    duplicates and a few self-loops, so the real loader's every path runs.
-    """
-    rng = np.random.default_rng(seed)
-    A, labels = fg.make_two_block_graph(1200, mean_degree=26, mixing=0.06, seed=seed)
-    n_isolated = 40
-    n = labels.size + n_isolated
-    labels = np.concatenate([labels, rng.integers(0, 2, n_isolated)])
-    order = rng.permutation(n)  # interleave isolated nodes and both parties
-    node_id = np.empty(n, dtype=np.int64)
-    node_id[order] = np.arange(1, n + 1)
-    folder.mkdir(parents=True, exist_ok=True)
-    nodes_path, edges_path = folder / "nodes.txt", folder / "edges.txt"
-    rows = sorted((int(node_id[i]), i) for i in range(n))
-    with nodes_path.open("w", encoding="utf-8") as fh:
-        for nid, i in rows:
-            fh.write(f'{nid}\t"blog{nid:04d}.example.org/#{"lr"[labels[i]]}"\t{labels[i]}\t"Generated"\n')
-    coo = A.tocoo()
-    src, dst = coo.row[coo.row < coo.col], coo.col[coo.row < coo.col]
-    flip = rng.random(src.size) < 0.5
-    src, dst = np.where(flip, dst, src), np.where(flip, src, dst)
-    both = rng.random(src.size) < 0.15  # reciprocal links, as real blogs have
-    loops = rng.choice(1200, 3, replace=False)
-    with edges_path.open("w", encoding="utf-8") as fh:
-        for a, b in zip(src, dst, strict=True):
-            fh.write(f"{node_id[a]}\t{node_id[b]}\n")
-        for a, b in zip(src[both], dst[both], strict=True):
-            fh.write(f"{node_id[b]}\t{node_id[a]}\n")
-        for a in loops:
-            fh.write(f"{node_id[a]}\t{node_id[a]}\n")
-    return nodes_path, edges_path
 
 
 def _bundled_images() -> dict[str, np.ndarray]:

@@ -11,7 +11,7 @@ from conftest import ROOT
 from PIL import Image
 
 from fastclust.cli import main
-from fastclust.report import write_blog_like_graph
+from fastclust.demo import write_blog_like_graph
 
 
 def test_quantize(tmp_path, capsys):

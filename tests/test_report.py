@@ -6,6 +6,7 @@ import pytest
 from conftest import HOMEWORK, MNIST, shared_file
 
 from fastclust import report
+from fastclust.demo import write_blog_like_graph
 from fastclust.errors import FastclustError
 
 EXPECTED = {
@@ -83,7 +84,7 @@ def test_interrupted_run_leaves_no_report(tmp_path, no_course_data, monkeypatch)
 def test_blog_like_graph_uses_the_real_loader(tmp_path):
     from fastclust import graph as fg
 
-    g = fg.load_polblogs(*report.write_blog_like_graph(tmp_path, seed=0))
+    g = fg.load_polblogs(*write_blog_like_graph(tmp_path, seed=0))
     assert (
         g.n_isolated_removed == 40 and g.n_self_loops == 3 and g.n_duplicate_edges > 0 and g.adjacency.shape[0] == 1200
     )

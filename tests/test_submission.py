@@ -111,7 +111,7 @@ def test_adapter_rejects_bad_pixels():
 
 def test_spectral_adapter_on_generated_files(tmp_path):
     import submission
-    from fastclust.report import write_blog_like_graph
+    from fastclust.demo import write_blog_like_graph
 
     nodes, edges = write_blog_like_graph(tmp_path, seed=1)
     cluster, truth, ids = submission.spectral_clustering(nodes, edges, 2)
