@@ -341,8 +341,9 @@ def run_course_tests(
 def score_table(results: dict[str, dict[str, Any]]) -> str:
     """One row per test and a total per copy mode: ``results`` maps a mode's label to its run."""
     labels = list(results)
-    names = [t["name"] for t in next(iter(results.values()))["tests"]] if results else []
-    width = max([len(n) for n in names] + [4])
+    # "course_q3.TestKMeansImpl.test_deterministic" -> "q3 deterministic"
+    names = [re.sub(r"^course_(\w+)\.\w+\.test_", r"\1 ", t["name"]) for t in next(iter(results.values()))["tests"]]
+    width = max([len(n) for n in names] + [9])
     lines = [f"{'test':<{width}}  " + "  ".join(f"{label:>14}" for label in labels)]
     for i, name in enumerate(names):
         cells = []
@@ -358,23 +359,46 @@ def score_table(results: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def check(zip_path: str | os.PathLike[str], data: str | os.PathLike[str] | None = None) -> int:
-    """Grade the zip in throwaway folders, both copy modes, numba blocked; print the table; 0 if all passed."""
+#: Placed in the grader's folder in copy mode (a): a grader's own ``fastclust`` that must never be imported.
+DECOY = 'raise ImportError("the grader\'s own fastclust was imported: the submission must use its embedded copy")\n'
+
+
+def grade(
+    zip_path: str | os.PathLike[str], data: str | os.PathLike[str] | None = None
+) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
+    """Grade the zip in throwaway folders, once per copy mode, numba blocked: ``(inputs' origin, results by mode)``.
+
+    In mode (a) the grader's folder also holds a ``fastclust/`` package of its
+    own that fails when imported: the submission must not touch it.
+    """
     results: dict[str, dict[str, Any]] = {}
-    failures = []
+    origin: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="fastclust-check-") as tmp:
         for mode in COPY_MODES:
             folder = Path(tmp) / f"mode-{mode}"
             origin = grader_inputs(folder, data)
+            if mode == "a":
+                (folder / "fastclust").mkdir()
+                (folder / "fastclust" / "__init__.py").write_text(DECOY)
             stage(zip_path, folder, mode)
             course = all(v == "course" for v in origin.values())
-            run = run_course_tests(folder, block_numba=True, course_data=course)
-            results[f"({mode}) {'unzip' if mode == 'a' else 'top-level'}"] = run
-            failures += [f"({mode}) {t['name']}:\n{t['output']}" for t in run["tests"] if t["status"] == "failed"]
-            if run["modules"]["numba"] or run["modules"]["fastclust"]:
-                failures.append(f"({mode}) the submission imported {run['modules']}")
+            label = f"({mode}) {'unzip' if mode == 'a' else 'top-level'}"
+            results[label] = run_course_tests(folder, block_numba=True, course_data=course)
+    return origin, results
+
+
+def check(zip_path: str | os.PathLike[str], data: str | os.PathLike[str] | None = None) -> int:
+    """:func:`grade` the zip and print the score table and every failure; 0 if nothing failed."""
+    origin, results = grade(zip_path, data)
+    failures = []
+    for label, run in results.items():
+        failures += [f"{label} {t['name']}:\n{t['output']}" for t in run["tests"] if t["status"] == "failed"]
+        leaked = [m for m in ("numba", "fastclust", "sklearn.cluster") if run["modules"][m]]
+        if leaked or len(run["modules"]["embedded"]) != 1:
+            failures.append(f"{label}: imported {', '.join(leaked) or 'no'} forbidden module(s), {run['modules']}")
     print(f"grader's inputs: {', '.join(f'{k} ({v})' for k, v in origin.items())}")
-    print(f"python {next(iter(results.values()))['python']}, numba blocked, one fresh `python -I` per copy mode\n")
+    python = next(iter(results.values()))["python"]
+    print(f"python {python}, numba blocked, one fresh `python -I` per copy mode; (a) beside a decoy fastclust\n")
     print(score_table(results))
     for failure in failures:
         print(f"\n{failure}")
