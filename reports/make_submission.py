@@ -328,7 +328,6 @@ def run_course_tests(
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(folder),
         "GRADER_DATA": "course" if course_data else "stand-in",
-        "OMP_NUM_THREADS": "1",  # Gradescope gives one core: no BLAS thread pool to oversubscribe it
     }
     cmd = [sys.executable, "-I", "run_autograder.py", *(["--block-numba"] if block_numba else [])]
     proc = subprocess.run(cmd, cwd=folder, env=env, capture_output=True, text=True, timeout=timeout)

@@ -179,7 +179,7 @@ class KMeansImpl:
         metric = _metric(norm_distance)
         rgb, alpha = _rgb_view(pixels)
         t0 = perf_counter()
-        if np.array_equal(rgb, np.rint(rgb)):
+        if rgb.dtype.kind in "iu" or np.array_equal(rgb, np.rint(rgb)):
             # Whole-number colours: the exact distinct-colour path, the same call as `fastclust quantize`.
             res = fi.compress(rgb.astype(np.uint8), k, metric=metric, init="random", seed=SEED)
             time_taken = perf_counter() - t0
