@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _reference
 from ._backends import resolve_backend
 from ._validation import as_generator, check_choice, check_data, check_positive_int, check_weights
 from .errors import FastclustError
@@ -340,8 +341,11 @@ def _update(
     """
     weight = np.bincount(labels, weights=w, minlength=k)
     if metric == "l2":
+        # The numpy reference ignores the block count; asking numba for its thread count would
+        # import numba on the numpy backend (which the Gradescope zip's copy must never do).
+        n_blocks = 1 if ops is _reference else _n_threads()
         with np.errstate(invalid="ignore", divide="ignore"):
-            C = ops.cluster_sums(X, w, labels, k, _n_threads()) / weight[:, None]
+            C = ops.cluster_sums(X, w, labels, k, n_blocks) / weight[:, None]
     else:
         C = ops.cluster_medians(X, w, labels, k, order)
     return C, weight
