@@ -235,7 +235,7 @@ def test_fit_warnings_reach_the_caller_and_the_result_records_them(table):
 
 
 def test_compare_vq_pq_reports_budgets_that_do_not_divide_d(table):
-    rows = vq.compare_vq_pq(table[:300, :30], (1, 4, 2), max_vq_k=16, max_iter=5)
+    rows = vq.compare_vq_pq(table[:80, :30], (1, 4, 2), max_vq_k=16, max_iter=5)
     assert [r["bytes_per_row"] for r in rows] == [1, 4, 2]  # every budget keeps its row, in order
     assert np.isnan(rows[1]["pq_avg_cosine"]) and rows[1]["pq_note"] == "m=4 does not divide d=30: no PQ at this budget"
     assert rows[0]["pq_note"] == "" and 0 < rows[0]["pq_avg_cosine"] <= 1 and rows[1]["vq_avg_cosine"] > 0
