@@ -10,6 +10,7 @@ every pixel gives from the same starting centroids.
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,25 @@ import numpy as np
 from ._validation import check_positive_int
 from .engine import KMeansResult, kmeans
 from .errors import FastclustError
+
+__all__ = [
+    "DEFAULT_KS",
+    "ChooseK",
+    "ImageResult",
+    "PreparedImage",
+    "Q3Grid",
+    "as_rgb_uint8",
+    "best_of_seeds",
+    "choose_k",
+    "choose_k_from_fits",
+    "compress",
+    "distinct_colours",
+    "image_objective",
+    "knee_point",
+    "load_image",
+    "prepare_image",
+    "q3_grid",
+]
 
 DEFAULT_KS = (3, 6, 12, 24, 48)
 
@@ -37,34 +57,71 @@ def _composite_on_white(rgba: np.ndarray) -> np.ndarray:
     return np.rint(rgb).astype(np.uint8)
 
 
-def load_image(path: str | Path) -> np.ndarray:
+def _scale_to_uint8(arr: np.ndarray, mode: str, path: Path) -> np.ndarray:
+    """8-bit pixels from a 16/32-bit integer or float single-channel image, by the rule in :func:`load_image`."""
+    arr = arr.astype(np.float64)
+    if not np.isfinite(arr).all():
+        raise FastclustError(f"{path}: image ({mode}) holds {int((~np.isfinite(arr)).sum())} non-finite value(s)")
+    lo, hi = float(arr.min()), float(arr.max())
+    if lo < 0:
+        raise FastclustError(f"{path}: image ({mode}) holds negative values (min {lo:g}); no pixel scale fits")
+    if mode.startswith("I;16"):
+        top = 65535.0
+    elif mode == "F" and hi <= 1.0:
+        top = 1.0  # a float image in [0, 1], the usual convention for float pixels
+    elif hi <= 255.0:
+        top = 255.0
+    elif hi <= 65535.0:
+        top = 65535.0
+    else:
+        raise FastclustError(f"{path}: image ({mode}) values reach {hi:g}, beyond 16 bits; no pixel scale fits")
+    return np.rint(arr * (255.0 / top)).astype(np.uint8)
+
+
+def load_image(path: str | os.PathLike[str]) -> np.ndarray:
     """Read any image Pillow can open as an ``(H, W, 3)`` uint8 RGB array.
 
     - The EXIF orientation is applied (a phone photo comes out the right way up).
     - Transparency (RGBA, LA, palette with a transparent colour) is composited
       on **white**, as a viewer shows it on a page.
     - Palette (P) and CMYK images are converted to RGB.
-    - 16- and 32-bit images are scaled to 8 bits (``value / 257`` for 16-bit).
+    - Single-channel 16/32-bit and float images are scaled to 8 bits: 16-bit
+      types by ``value / 257``; otherwise float images whose values all lie in
+      [0, 1] by ``value * 255``, and any image whose values fit [0, 255] as they
+      are, [0, 65535] as 16-bit. Negative, non-finite or larger values are refused.
     - Grayscale is expanded to three equal channels, with a warning: the
       homework expects colour images, but the tool still works.
+    - An animated or multi-page file (GIF, TIFF, ...) gives its first frame, with
+      a warning saying how many frames were not used.
 
     Raises
     ------
     FastclustError
-        Naming the path and the reason, if the file is missing or unreadable.
+        Naming the path and the reason, if the path is not a str or path-like, the
+        file is missing, not a regular file, unreadable, or a decompression bomb.
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
+    if isinstance(path, (bytes, bytearray)) or not isinstance(path, (str, os.PathLike)):
+        raise FastclustError(f"path must be a str or os.PathLike naming an image file, got {type(path).__name__}")
     path = Path(path)
-    if not path.is_file():
-        raise FastclustError(f"{path}: no such image file")
+    if not path.is_file():  # a FIFO or a device would block or never end
+        raise FastclustError(f"{path}: not a regular file" if path.exists() else f"{path}: no such image file")
     img: Image.Image
     try:
         with Image.open(path) as opened:
+            n_frames = int(getattr(opened, "n_frames", 1))
             img = ImageOps.exif_transpose(opened)
             img.load()
+    except Image.DecompressionBombError as exc:  # not an OSError: Pillow's guard against pixel floods
+        raise FastclustError(f"{path}: refused as a possible decompression bomb ({exc})") from exc
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise FastclustError(f"{path}: not a readable image ({exc})") from exc
+    if n_frames > 1:
+        warnings.warn(
+            f"{path}: {n_frames} frames (animated or multi-page); frame 1 is used, frames 2..{n_frames} are not",
+            stacklevel=2,
+        )
     mode = img.mode
     if mode == "P":
         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
@@ -81,9 +138,7 @@ def load_image(path: str | Path) -> np.ndarray:
         return _composite_on_white(np.dstack([la[..., 0]] * 3 + [la[..., 1]]))
     arr = np.asarray(img)
     if img.mode.startswith("I") or img.mode == "F":  # 16/32-bit integer or float grayscale
-        arr = arr.astype(np.float64)
-        top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
-        arr = np.rint(np.clip(arr, 0, top) * (255.0 / top)).astype(np.uint8)
+        arr = _scale_to_uint8(arr, img.mode, path)
     if arr.ndim == 2:
         warnings.warn(f"{path}: grayscale image ({mode}); expanded to 3 equal channels", stacklevel=2)
         arr = np.repeat(arr[:, :, None], 3, axis=2)
@@ -99,9 +154,13 @@ def as_rgb_uint8(image: Any, name: str = "image") -> np.ndarray:
     (alpha composited on white), of any numeric dtype with values in [0, 255];
     non-integral values are rounded.
     """
+    if isinstance(image, np.ma.MaskedArray):
+        raise FastclustError(f"{name} is a masked array: the mask would be ignored; fill the masked pixels first")
     arr = np.asarray(image)
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+    if arr.dtype.hasobject or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
         raise FastclustError(f"{name} must be numeric, got dtype {arr.dtype}")
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise FastclustError(f"{name} must be real, got complex dtype {arr.dtype}")
     if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] in (3, 4))):
         raise FastclustError(f"{name} must have shape (H, W), (H, W, 3) or (H, W, 4); got {arr.shape}")
     if arr.size == 0:

@@ -7,25 +7,44 @@ Memory is reported in MB with 1 MB = 2^20 bytes, rounded to 4 decimals.
 
 from __future__ import annotations
 
+import math
+import numbers
 import warnings
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from time import perf_counter
 from typing import Any
 
 import numpy as np
 
-from ._validation import check_choice, check_positive_int
+from ._npyio import load_npy, load_npz, npz_names
+from ._validation import as_generator, check_choice, check_positive_int
 from .engine import kmeans
 from .errors import FastclustError
 
+__all__ = [
+    "IMPLEMENTATIONS",
+    "MB",
+    "PQResult",
+    "VQResult",
+    "average_cosine",
+    "check_embeddings",
+    "code_dtype",
+    "compare_vq_pq",
+    "compress",
+    "load_embeddings",
+    "make_embeddings",
+    "pq_compress",
+    "sweep",
+]
+
 MB = float(2**20)
+#: What fits the codebook in :func:`compress` (its ``implementation`` argument).
+IMPLEMENTATIONS = ("fastclust", "sklearn")
 
 
-def make_embeddings(
-    n: int = 10_000, d: int = 64, n_topics: int = 32, noise: float = 0.5, seed: int | None = 0
-) -> np.ndarray:
+def make_embeddings(n: int = 10_000, d: int = 64, n_topics: int = 32, noise: float = 0.5, seed: Any = 0) -> np.ndarray:
     """Synthetic embeddings: a seeded mixture of ``n_topics`` directions on the unit sphere.
 
     Each row is ``r * normalize(mu_t + noise * z / sqrt(d))``, with ``mu_t`` a
@@ -38,7 +57,11 @@ def make_embeddings(
     n = check_positive_int(n, "n")
     d = check_positive_int(d, "d")
     n_topics = check_positive_int(n_topics, "n_topics")
-    rng = np.random.default_rng(seed)
+    if isinstance(noise, (bool, np.bool_)) or not isinstance(noise, numbers.Real):
+        raise FastclustError(f"noise must be a real number, got {noise!r} ({type(noise).__name__})")
+    if not (math.isfinite(float(noise)) and noise >= 0):
+        raise FastclustError(f"noise must be finite and >= 0, got {noise}")  # nan gave an all-NaN table
+    rng = as_generator(seed)  # the one seed rule; an int gives the same table as default_rng(int)
     mu = rng.normal(size=(n_topics, d))
     mu /= np.linalg.norm(mu, axis=1, keepdims=True)
     topic = rng.integers(0, n_topics, size=n)
@@ -50,8 +73,10 @@ def make_embeddings(
 
 def check_embeddings(E: Any, name: str = "embeddings") -> np.ndarray:
     """A 2-D float table with finite, non-zero rows, as float32 (or float64 if given so)."""
+    if isinstance(E, np.ma.MaskedArray):
+        raise FastclustError(f"{name} is a masked array: the mask would be ignored; drop or fill the masked rows")
     arr = np.asarray(E)
-    if arr.dtype == object:
+    if arr.dtype.hasobject:
         raise FastclustError(f"{name} is an object array; a numeric float array is needed")
     if not np.issubdtype(arr.dtype, np.floating):
         raise FastclustError(f"{name} must be a float array, got dtype {arr.dtype}")
@@ -74,29 +99,30 @@ def check_embeddings(E: Any, name: str = "embeddings") -> np.ndarray:
 def load_embeddings(path: str | Path) -> np.ndarray:
     """Read an embedding table from ``.npy`` or ``.npz`` (never unpickling: a pickled file can run code).
 
-    An ``.npz`` must hold one array, or one named ``embeddings``.
+    An ``.npz`` must hold one array, or one named ``embeddings``. The file's
+    first bytes decide how it is read, not its name; a file that is neither
+    (a text table, an image) is refused with a message saying what it looks like,
+    and a damaged one (empty, truncated, a header promising more data than the
+    file holds, an object array) with one naming the fault.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FastclustError(f"{path}: no such embeddings file")
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except ValueError as exc:  # object arrays need pickle: refused on purpose
-        raise FastclustError(f"{path}: cannot be read without unpickling ({exc}); save it as a float array") from exc
-    except OSError as exc:
-        raise FastclustError(f"{path}: not a .npy/.npz file ({exc})") from exc
-    if isinstance(loaded, np.lib.npyio.NpzFile):
-        with loaded:
-            keys = list(loaded.keys())
-            if "embeddings" in keys:
-                arr = loaded["embeddings"]
-            elif len(keys) == 1:
-                arr = loaded[keys[0]]
-            else:
-                raise FastclustError(f"{path}: holds arrays {keys}; name the table 'embeddings'")
-    else:
-        arr = loaded
-    return check_embeddings(arr, name=str(path))
+    if not path.is_file():  # a FIFO would block
+        raise FastclustError(f"{path}: not a regular file" if path.exists() else f"{path}: no such embeddings file")
+    with path.open("rb") as fh:
+        head = fh.read(8)
+    if head.startswith(b"PK"):
+        names = npz_names(path, "embeddings")
+        if "embeddings" in names:
+            key = "embeddings"
+        elif len(names) == 1:
+            key = names[0]
+        elif not names:
+            raise FastclustError(f"{path}: the .npz archive holds no arrays")
+        else:
+            raise FastclustError(f"{path}: holds arrays {names}; name the table 'embeddings'")
+        arr = load_npz(path, "embeddings", [key])[key]
+        return check_embeddings(arr, name=f"{path}[{key}]")
+    return check_embeddings(load_npy(path, "embeddings"), name=str(path))
 
 
 def code_dtype(k: int) -> np.dtype:
@@ -111,17 +137,47 @@ def code_dtype(k: int) -> np.dtype:
     return np.dtype(np.uint64)
 
 
+def _row_norms(X: np.ndarray) -> np.ndarray:
+    """Euclidean norms of the rows of a float64 ``X``, free of overflow and underflow.
+
+    Each row is divided by its largest magnitude before squaring: float32 rows
+    of 1e30 (or float64 rows of 1e200) would square to inf, rows of 1e-30 to 0.
+    """
+    top = np.abs(X).max(axis=1)
+    safe = np.where(top > 0, top, 1.0)
+    return top * np.sqrt(((X / safe[:, None]) ** 2).sum(axis=1))
+
+
 def _unit_rows(E: np.ndarray) -> np.ndarray:
-    return (E / np.linalg.norm(E, axis=1, keepdims=True)).astype(E.dtype, copy=False)
+    """Rows scaled to unit length, computed in float64 and returned in ``E``'s dtype."""
+    X = np.asarray(E, dtype=np.float64)
+    return (X / _row_norms(X)[:, None]).astype(E.dtype, copy=False)
 
 
-def average_cosine(E: np.ndarray, reconstruction: np.ndarray) -> float:
-    """Mean cosine similarity between each row and its reconstruction (the course's formula)."""
-    E = np.asarray(E, dtype=np.float64)
-    R = np.asarray(reconstruction, dtype=np.float64)
-    num = (E * R).sum(axis=1)
-    den = np.linalg.norm(E, axis=1) * np.linalg.norm(R, axis=1)
-    return float(np.mean(num / np.where(den > 0, den, 1.0)))
+def average_cosine(E: Any, reconstruction: Any) -> float:
+    """Mean cosine similarity between each row and its reconstruction (the course's formula).
+
+    A row or reconstruction of zero length counts as cosine 0. Both tables must
+    have the same shape.
+    """
+    arrays = []
+    for name, value in (("E", E), ("reconstruction", reconstruction)):
+        arr = np.asarray(value)
+        if arr.dtype.hasobject or not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
+            raise FastclustError(f"{name} must be a real numeric table, got dtype {arr.dtype}")
+        if arr.ndim != 2 or arr.size == 0:
+            raise FastclustError(f"{name} must be a non-empty 2-D table, got shape {arr.shape}")
+        arrays.append(arr.astype(np.float64))
+    X, R = arrays
+    if X.shape != R.shape:
+        raise FastclustError(f"E and reconstruction must have the same shape, got {X.shape} and {R.shape}")
+    if not (np.isfinite(X).all() and np.isfinite(R).all()):
+        raise FastclustError("E and reconstruction must be finite")
+    nx, nr = _row_norms(X), _row_norms(R)
+    ok = (nx > 0) & (nr > 0)
+    cos = np.zeros(X.shape[0])
+    cos[ok] = ((X[ok] / nx[ok, None]) * (R[ok] / nr[ok, None])).sum(axis=1)
+    return float(np.mean(cos))
 
 
 @dataclass
@@ -139,26 +195,41 @@ class VQResult:
     seconds: float
     engine: str
     normalize: bool
+    #: Whether the codebook fit ended with labels unchanged, and why it stopped (``"converged"``,
+    #: ``"max_iter"`` or ``"stalled"``); ``None`` where the fitting path does not report it.
+    converged: bool | None = None
+    stop_reason: str | None = None
+
+
+def _sklearn_random_state(seed: Any) -> int | None:
+    """scikit-learn's ``random_state`` for a fastclust seed: ints as they are, Generators by one draw."""
+    rng = as_generator(seed)  # the one seed rule: bad seeds raise FastclustError here
+    if seed is None:
+        return None
+    if isinstance(seed, numbers.Integral):
+        return int(seed)
+    return int(rng.integers(0, 2**31 - 1))
 
 
 def _fit_codebook(
-    X: np.ndarray, k: int, engine: str, seed: Any, max_iter: int | None, init: Any
-) -> tuple[np.ndarray, np.ndarray, int]:
-    if engine == "fastclust":
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # k reduced / max_iter: visible through .k and .n_iter
-            res = kmeans(X, k, init=init, seed=seed, max_iter=max_iter)
-        return res.centroids, res.labels, res.n_iter
+    X: np.ndarray, k: int, implementation: str, seed: Any, max_iter: int | None, init: Any
+) -> tuple[np.ndarray, np.ndarray, int, bool, str]:
+    """``(centroids, labels, n_iter, converged, stop_reason)``; warnings (k reduced, max_iter) reach the caller."""
+    if implementation == "fastclust":
+        res = kmeans(X, k, init=init, seed=seed, max_iter=max_iter)
+        return res.centroids, res.labels, res.n_iter, res.converged, res.stop_reason
     from sklearn.cluster import KMeans
 
-    sk_init = (
-        init if isinstance(init, str) and init != "k-means++" else ("k-means++" if isinstance(init, str) else init)
-    )
-    km = KMeans(
-        k, init=sk_init, n_init=1, random_state=seed if isinstance(seed, int) else None, max_iter=max_iter or 300
-    )
+    if isinstance(init, str) and init not in ("k-means++", "random"):
+        raise FastclustError(
+            f"init={init!r} is not available with implementation='sklearn' (use 'k-means++', 'random')"
+        )
+    cap = max_iter or 300
+    km = KMeans(k, init=init, n_init=1, random_state=_sklearn_random_state(seed), max_iter=cap)
     km.fit(X)
-    return km.cluster_centers_, km.labels_, int(km.n_iter_)
+    n_iter = int(km.n_iter_)
+    converged = n_iter < cap  # scikit-learn stops early only when the centres stop moving
+    return km.cluster_centers_, km.labels_, n_iter, converged, "converged" if converged else "max_iter"
 
 
 def _compress_dask(
@@ -216,11 +287,12 @@ def compress(
     k: int = 256,
     *,
     normalize: bool = True,
-    engine: str = "fastclust",
+    implementation: str = "fastclust",
     seed: Any = None,
     max_iter: int | None = None,
     init: Any = "k-means++",
     client: Any = None,
+    engine: str | None = None,
 ) -> VQResult:
     """Quantize an embedding table to a ``k``-row codebook and one code per row.
 
@@ -230,27 +302,42 @@ def compress(
     codebook then holds mean directions (scale-free), and the cosine of a row to
     its codeword is unaffected by the row's length.
 
-    ``engine="sklearn"`` uses scikit-learn's KMeans (allowed by the course for
-    this part) so the two can be reported side by side.
+    ``implementation="sklearn"`` uses scikit-learn's KMeans (allowed by the course
+    for this part) so the two can be reported side by side; its ``random_state`` is
+    the integer seed, or one draw from a Generator seed. ``engine=`` is the old
+    name of ``implementation=`` (it clashed with the module :mod:`fastclust.engine`):
+    it still works, with a :class:`DeprecationWarning`.
 
     ``E`` may be a dask array (millions of rows): the codebook is then fitted by
     :func:`fastclust.distributed.kmeans` (k-means|| init; ``client`` is an optional
     ``distributed.Client``) and ``codes`` is returned as a dask array, to stream
     to zarr or npy.
+
+    Warnings of the fit (k reduced, max_iter reached) reach the caller; the result
+    records ``converged`` and ``stop_reason``.
     """
     from .distributed import _is_dask_array
 
+    if engine is not None:
+        warnings.warn(
+            "vq.compress(engine=...) is deprecated: use implementation=... (engine is also a module's name)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        if implementation != "fastclust" and implementation != engine:
+            raise FastclustError(f"engine={engine!r} and implementation={implementation!r} disagree: give one")
+        implementation = engine
     if _is_dask_array(E):
-        check_choice(engine, "engine", ("fastclust",))
+        check_choice(implementation, "implementation", ("fastclust",))
         return _compress_dask(E, check_positive_int(k, "k"), normalize, seed, max_iter, init, client)
     t0 = perf_counter()
     E = check_embeddings(E)
     k = check_positive_int(k, "k")
-    check_choice(engine, "engine", ("fastclust", "sklearn"))
+    check_choice(implementation, "implementation", IMPLEMENTATIONS)
     if k > E.shape[0]:
         raise FastclustError(f"k={k} exceeds the number of rows ({E.shape[0]})")
     X = _unit_rows(E) if normalize else E
-    centroids, labels, n_iter = _fit_codebook(X, k, engine, seed, max_iter, init)
+    centroids, labels, n_iter, converged, stop_reason = _fit_codebook(X, k, implementation, seed, max_iter, init)
     codebook = np.ascontiguousarray(centroids, dtype=np.float32)
     codes = labels.astype(code_dtype(codebook.shape[0]))
     before = E.shape[0] * E.shape[1] * 4 / MB  # the table as float32
@@ -265,8 +352,10 @@ def compress(
         compression_ratio=before / after,
         avg_cosine=average_cosine(E, codebook[codes]),
         seconds=perf_counter() - t0,
-        engine=engine,
+        engine=implementation,
         normalize=normalize,
+        converged=converged,
+        stop_reason=stop_reason,
     )
 
 
@@ -285,6 +374,7 @@ def sweep(E: Any, ks: Sequence[int] = (64, 128, 256, 512), **kwargs: Any) -> lis
                 "seconds": r.seconds,
                 "bytes_per_code": r.codes.dtype.itemsize,
                 "n_iter": r.n_iter,
+                "stop_reason": r.stop_reason,
             }
         )
     return rows
@@ -292,7 +382,11 @@ def sweep(E: Any, ks: Sequence[int] = (64, 128, 256, 512), **kwargs: Any) -> lis
 
 @dataclass
 class PQResult:
-    """Product quantization: ``m`` sub-vectors, one ``k``-entry codebook each."""
+    """Product quantization: ``m`` sub-vectors, one ``k``-entry codebook each.
+
+    ``stop_reasons`` holds each sub-vector's fit's; ``converged`` is true when all
+    converged, and ``stop_reason`` is ``"converged"`` or the first other reason.
+    """
 
     codebooks: np.ndarray  # (m, k, d/m) float32
     codes: np.ndarray  # (n, m)
@@ -302,6 +396,9 @@ class PQResult:
     compression_ratio: float
     avg_cosine: float
     seconds: float
+    converged: bool = True
+    stop_reason: str = "converged"
+    stop_reasons: tuple[str, ...] = field(default=())
 
     def reconstruct(self) -> np.ndarray:
         """The approximated (unit-length-row) table, shape ``(n, d)``."""
@@ -322,27 +419,39 @@ def pq_compress(
     E = check_embeddings(E)
     m = check_positive_int(m, "m")
     k = check_positive_int(k, "k")
+    rng = as_generator(seed)  # before the work: a bad seed is refused at once
     d = E.shape[1]
     if d % m:
         raise FastclustError(f"m={m} must divide the dimension d={d}")
     X = _unit_rows(E) if normalize else E
     step = d // m
-    books, codes = [], []
-    rng = np.random.default_rng(seed)
+    books, codes, reasons = [], [], []
     for j in range(m):
         part = np.ascontiguousarray(X[:, j * step : (j + 1) * step])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            res = kmeans(part, min(k, part.shape[0]), seed=rng, max_iter=max_iter)
+        # one stream across the parts, drawn in order (the same codebooks as before the seed rule)
+        res = kmeans(part, min(k, part.shape[0]), seed=rng, max_iter=max_iter)
         book = np.zeros((k, step), dtype=np.float32)
         book[: res.k] = res.centroids
         books.append(book)
         codes.append(res.labels)
+        reasons.append(res.stop_reason)
     codebooks = np.stack(books)
     code_arr = np.stack(codes, axis=1).astype(code_dtype(k))
     before = E.shape[0] * d * 4 / MB
     after = (codebooks.nbytes + code_arr.nbytes) / MB
-    out = PQResult(codebooks, code_arr, m, k, round(after, 4), before / after, 0.0, 0.0)
+    out = PQResult(
+        codebooks=codebooks,
+        codes=code_arr,
+        m=m,
+        k=k,
+        memory_after_mb=round(after, 4),
+        compression_ratio=before / after,
+        avg_cosine=0.0,
+        seconds=0.0,
+        converged=all(r == "converged" for r in reasons),
+        stop_reason=next((r for r in reasons if r != "converged"), "converged"),
+        stop_reasons=tuple(reasons),
+    )
     out.avg_cosine = average_cosine(E, out.reconstruct())
     out.seconds = perf_counter() - t0
     return out
@@ -356,33 +465,44 @@ def compare_vq_pq(
     max_vq_k: int = 4096,
     max_iter: int | None = None,
 ) -> list[dict[str, Any]]:
-    """VQ against PQ at equal bytes of code per row.
+    """VQ against PQ at equal bytes of code per row: one row per budget, in the order given.
 
     PQ with ``b`` bytes per row is ``m = b`` sub-vectors of 256 codewords. Plain VQ
     with ``b`` bytes per row could index ``256^b`` codewords; it is capped at
     ``max_vq_k`` (and the row count), since a larger codebook costs more than it
     saves. Memory after includes the codebooks in both.
+
+    PQ needs ``b`` to divide the dimension ``d``. A budget that does not still
+    gets its row (VQ does not care): its PQ columns are NaN and ``pq_note`` says
+    why (empty when PQ ran), so no budget disappears from the table.
     """
     E = check_embeddings(E)
+    if isinstance(bytes_per_row, (str, bytes)) or not isinstance(bytes_per_row, Iterable):
+        raise FastclustError(f"bytes_per_row must be a sequence of integers, got {bytes_per_row!r}")
+    budgets = [check_positive_int(b, "bytes_per_row entry") for b in bytes_per_row]
+    if not budgets:
+        raise FastclustError("bytes_per_row is empty: give at least one budget")
+    max_vq_k = check_positive_int(max_vq_k, "max_vq_k")
+    d = E.shape[1]
     rows = []
     vq_fits: dict[int, VQResult] = {}  # the cap makes several byte budgets share one VQ fit
-    for b in bytes_per_row:
-        if E.shape[1] % b:
-            continue
-        pq = pq_compress(E, b, 256, seed=seed, max_iter=max_iter)
+    for b in budgets:
         vq_k = int(min(256**b, max_vq_k, E.shape[0]))
         if vq_k not in vq_fits:
             vq_fits[vq_k] = compress(E, vq_k, seed=seed, max_iter=max_iter)
         vq = vq_fits[vq_k]
-        rows.append(
-            {
-                "bytes_per_row": b,
-                "vq_k": vq.k,
-                "vq_memory_mb": vq.memory_after_mb,
-                "vq_avg_cosine": vq.avg_cosine,
-                "pq_m": b,
-                "pq_memory_mb": pq.memory_after_mb,
-                "pq_avg_cosine": pq.avg_cosine,
-            }
-        )
+        row = {
+            "bytes_per_row": b,
+            "vq_k": vq.k,
+            "vq_memory_mb": vq.memory_after_mb,
+            "vq_avg_cosine": vq.avg_cosine,
+            "pq_m": b,
+            "pq_memory_mb": math.nan,
+            "pq_avg_cosine": math.nan,
+            "pq_note": f"m={b} does not divide d={d}: no PQ at this budget",
+        }
+        if d % b == 0:
+            pq = pq_compress(E, b, 256, seed=seed, max_iter=max_iter)
+            row.update(pq_memory_mb=pq.memory_after_mb, pq_avg_cosine=pq.avg_cosine, pq_note="")
+        rows.append(row)
     return rows

@@ -210,3 +210,79 @@ def test_bad_images_raise_clear_errors(tmp_path):
             fi.compress(arr, 2)
     with pytest.raises(FastclustError, match="k must be an integer >= 1"):
         fi.compress(photo_like(), 0)
+
+
+# --- loader and array faults (issue 15: items 11, 15, 19) ---------------------------------------
+
+
+@pytest.mark.parametrize("bad", [None, 123, b"football.bmp", bytearray(b"x"), 1.5, ["a.png"]])
+def test_load_image_refuses_what_is_not_a_path(bad):
+    with pytest.raises(FastclustError, match=r"path must be a str or os\.PathLike naming an image file, got"):
+        fi.load_image(bad)
+
+
+def test_load_image_refuses_a_fifo_without_blocking(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "pipe.png")
+    with pytest.raises(FastclustError, match=r"pipe\.png: not a regular file"):
+        fi.load_image(tmp_path / "pipe.png")
+
+
+def test_decompression_bomb_is_a_clear_error(tmp_path, monkeypatch):
+    path = _save(tmp_path, "big.png", Image.fromarray(photo_like(60, 80)))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 4,800 pixels: over twice the limit is an error
+    with pytest.raises(FastclustError, match=r"big\.png: refused as a possible decompression bomb"):
+        fi.load_image(path)
+
+
+def test_float_tiff_in_unit_range_is_scaled_by_255(tmp_path):
+    values = np.linspace(0.0, 1.0, 12, dtype=np.float32).reshape(3, 4)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*grayscale image", category=UserWarning)
+        out = fi.load_image(_save(tmp_path, "unit.tif", Image.fromarray(values)))
+    np.testing.assert_array_equal(out[..., 0], np.rint(values * 255).astype(np.uint8))  # was 0/1 pixels
+    assert out.max() == 255
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        (np.full((3, 4), -0.5, np.float32), r"negative values \(min -0\.5\)"),
+        (np.full((3, 4), np.nan, np.float32), r"non-finite value"),
+        (np.full((3, 4), 1e6, np.float32), r"values reach 1e\+06, beyond 16 bits"),
+    ],
+)
+def test_float_tiff_outside_any_pixel_scale_is_refused(tmp_path, values, message):
+    with pytest.raises(FastclustError, match=message):
+        fi.load_image(_save(tmp_path, "bad.tif", Image.fromarray(values)))
+
+
+def test_float_tiff_in_byte_range_keeps_its_values(tmp_path):
+    values = np.array([[0.0, 2.0, 128.0, 255.0]], dtype=np.float32)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*grayscale image", category=UserWarning)
+        out = fi.load_image(_save(tmp_path, "bytes.tif", Image.fromarray(values)))
+    assert out[0, :, 0].tolist() == [0, 2, 128, 255]
+
+
+def test_animated_gif_warns_about_the_frames_it_does_not_use(tmp_path):
+    frames = [Image.fromarray(np.full((4, 4, 3), 40 * i, np.uint8)) for i in range(3)]
+    path = tmp_path / "anim.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    with pytest.warns(UserWarning, match=r"anim\.gif: 3 frames .* frames 2\.\.3 are not"):
+        out = fi.load_image(path)
+    assert out.shape == (4, 4, 3) and (out == 0).all()
+
+
+@pytest.mark.parametrize(
+    "image, message",
+    [
+        (np.zeros((2, 2, 3), dtype=complex), r"image must be real, got complex"),
+        (np.ma.masked_equal(np.zeros((2, 2, 3)), 0), r"image is a masked array"),
+        (np.array([[["a", "b", "c"]]]), r"image must be numeric"),
+    ],
+)
+def test_odd_image_arrays_are_refused(image, message):
+    with pytest.raises(FastclustError, match=message):
+        fi.compress(image, 2)
