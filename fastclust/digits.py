@@ -17,11 +17,13 @@ from typing import Any
 
 import numpy as np
 
+from ._repr import short_repr
 from ._validation import as_generator, check_positive_int
 from .engine import KMeansResult, assign, kmeans
 from .errors import FastclustError
 
 
+@short_repr
 @dataclass
 class Digits:
     """Images ``(n, h, w)`` uint8 (0-255), labels ``(n,)`` int64 in 0..9, and where they came from."""
@@ -176,6 +178,7 @@ def notebook_loss(X: np.ndarray, centroids: np.ndarray, labels: np.ndarray) -> f
     return float(np.mean(np.linalg.norm(X - centroids[labels], axis=1)))
 
 
+@short_repr
 @dataclass
 class ProtocolResult:
     """Both protocols' rows, and the classifiers behind them (for centroid grids)."""

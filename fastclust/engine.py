@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ._backends import resolve_backend
+from ._repr import short_repr
 from ._validation import as_generator, check_choice, check_data, check_positive_int, check_weights
 from .errors import FastclustError
 
@@ -44,6 +45,7 @@ class ConvergenceWarning(UserWarning):
     """The fit stopped before the labels stopped changing."""
 
 
+@short_repr
 @dataclass
 class KMeansResult:
     """What :func:`kmeans` returns.

@@ -11,9 +11,11 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from ._backends import resolve_backend
+from ._repr import short_repr
 from .errors import FastclustError
 
 
+@short_repr
 @dataclass
 class Graph:
     """An undirected graph with a 0/1 label per node, and an account of what was dropped.

@@ -16,6 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import eigsh
 
+from ._repr import short_repr
 from ._validation import as_generator, check_choice, check_positive_int
 from .engine import kmeans
 from .errors import FastclustError
@@ -23,6 +24,7 @@ from .errors import FastclustError
 LAPLACIANS = ("unnormalized", "symmetric", "random-walk", "regularized", "score", "score+")
 
 
+@short_repr
 @dataclass
 class SpectralResult:
     """Labels, the embedding they came from, and the eigenvalues behind it."""
@@ -63,6 +65,7 @@ def _top_eigs(M: sp.spmatrix, k: int, which: str, seed: np.random.Generator) -> 
     return vals[order], vecs[:, order]
 
 
+@short_repr
 @dataclass
 class SpectralBasis:
     """Eigenpairs of one Laplacian variant for up to ``k_max`` clusters, computed once.
@@ -203,6 +206,7 @@ def spectral_clustering(
     )
 
 
+@short_repr
 @dataclass
 class MismatchTable:
     """Per-cluster majority label and mismatch rate, and the overall rate (the course's definitions)."""
@@ -243,6 +247,7 @@ def mismatch_table(labels: Any, truth: Any) -> MismatchTable:
     return MismatchTable(rows=rows, overall=total / labels.size, n_mismatched=total, n_nodes=int(labels.size))
 
 
+@short_repr
 @dataclass
 class TuneK:
     """Overall mismatch for every k and the chosen k."""

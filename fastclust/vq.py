@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ._repr import short_repr
 from ._validation import check_choice, check_positive_int
 from .engine import kmeans
 from .errors import FastclustError
@@ -124,6 +125,7 @@ def average_cosine(E: np.ndarray, reconstruction: np.ndarray) -> float:
     return float(np.mean(num / np.where(den > 0, den, 1.0)))
 
 
+@short_repr
 @dataclass
 class VQResult:
     """A quantized table: ``codebook[codes]`` approximates the rows (in direction, if normalised)."""
@@ -290,6 +292,7 @@ def sweep(E: Any, ks: Sequence[int] = (64, 128, 256, 512), **kwargs: Any) -> lis
     return rows
 
 
+@short_repr
 @dataclass
 class PQResult:
     """Product quantization: ``m`` sub-vectors, one ``k``-entry codebook each."""
