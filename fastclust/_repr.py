@@ -68,7 +68,7 @@ def summarize(value: Any) -> str:
     if isinstance(value, str):
         return _text(value)
     if isinstance(value, os.PathLike):
-        return _text(os.fspath(value))  # type: ignore[arg-type]
+        return _text(os.fspath(value))
     module = type(value).__module__ or ""
     shape = getattr(value, "shape", None)
     dtype = getattr(value, "dtype", None)
@@ -122,5 +122,5 @@ def short_repr(cls: _T) -> _T:
     """
     if not dataclasses.is_dataclass(cls):
         raise TypeError(f"short_repr decorates dataclasses; {cls.__name__} is not one (put it above @dataclass)")
-    cls.__repr__ = _repr  # type: ignore[assignment]
+    cls.__repr__ = _repr  # type: ignore[method-assign]
     return cls
