@@ -49,7 +49,9 @@ def _number(value: Any) -> str | None:
     if isinstance(value, (int, np.integer)):
         return str(int(value))
     if isinstance(value, (float, np.floating)):
-        return f"{float(value):.4g}"
+        text = f"{float(value):.4g}"
+        # keep a float looking like one (0.0, not 0): an overall rate of 0 is not a count
+        return text if any(c in text for c in ".enai") else f"{text}.0"
     return None
 
 
