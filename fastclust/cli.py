@@ -227,6 +227,11 @@ class _Session:
 
     @contextmanager
     def watching_compiles(self) -> Iterator[None]:
+        from ._warmup import jit_active
+
+        if not jit_active():  # the numpy backend or NUMBA_DISABLE_JIT: nothing is ever compiled
+            yield
+            return
         with _compile_note(self.note_compiling):
             yield
 
@@ -572,7 +577,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"fastclust {__version__}")
     # argparse's own listing of subcommands wraps badly: the epilog lists them instead
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", help=argparse.SUPPRESS)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", help=argparse.SUPPRESS, prog="fastclust")
     listing = ["commands:"]
 
     def command(name: str, help: str, description: str, example: str) -> argparse.ArgumentParser:
