@@ -2,8 +2,19 @@
 
 A fresh clone has no course data: these writers produce files that the real
 loaders read exactly as they read the course's, so every example and every
-report step has something to run on. Everything is seeded and written
-atomically (:mod:`fastclust._io`).
+report step has something to run on (``fastclust demo-data DIR`` writes them
+all). Everything is seeded and written atomically (:mod:`fastclust._io`).
+
+=================  ======================================================  ==============================
+file               what it is                                              read by
+=================  ======================================================  ==============================
+``china.bmp``      scikit-learn's sample photo, 640x427, as a 24-bit BMP   :func:`fastclust.image.load_image`
+                   (the course's ``football.bmp`` is a 24-bit BMP too)
+``nodes.txt``,     a generated two-party blog graph                        :func:`fastclust.graph.load_polblogs`
+``edges.txt``      (:func:`write_blog_like_graph`)
+``AImodel.npy``    seeded synthetic embeddings, 10,000 x 64 float32        :func:`fastclust.vq.load_embeddings`
+                   (:func:`fastclust.vq.make_embeddings`)
+=================  ======================================================  ==============================
 """
 
 from __future__ import annotations
@@ -14,10 +25,15 @@ from pathlib import Path
 import numpy as np
 
 from . import graph as fg
-from ._io import atomic_write_text
+from . import vq
+from ._io import atomic_write_bytes, atomic_write_text
 from ._validation import spawn
+from .errors import FastclustError
 
-__all__ = ["write_blog_like_graph"]
+__all__ = ["DEMO_FILES", "write_blog_like_graph", "write_demo_data", "write_demo_embeddings", "write_demo_image"]
+
+#: What :func:`write_demo_data` writes: role -> file name.
+DEMO_FILES = {"image": "china.bmp", "nodes": "nodes.txt", "edges": "edges.txt", "embeddings": "AImodel.npy"}
 
 
 def write_blog_like_graph(folder: str | Path, seed: int = 0) -> tuple[Path, Path]:
@@ -62,3 +78,59 @@ def write_blog_like_graph(folder: str | Path, seed: int = 0) -> tuple[Path, Path
     atomic_write_text(edges_path, edges.getvalue())
     atomic_write_text(nodes_path, nodes.getvalue())
     return nodes_path, edges_path
+
+
+def write_demo_image(path: str | Path) -> Path:
+    """scikit-learn's sample photo ``china.jpg`` (640x427 RGB) saved at ``path``, format by suffix.
+
+    ``.bmp`` gives a 24-bit BMP, the format of the course's ``football.bmp``.
+    The photo ships inside scikit-learn: nothing is downloaded.
+    """
+    from PIL import Image
+    from sklearn.datasets import load_sample_image
+
+    path = Path(path)
+    buf = io.BytesIO()
+    try:
+        Image.fromarray(load_sample_image("china.jpg")).save(
+            buf, format=Image.registered_extensions()[path.suffix.lower()]
+        )
+    except KeyError:
+        raise FastclustError(f"{path}: unknown image format {path.suffix!r} (use .bmp, .png, ...)") from None
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def write_demo_embeddings(path: str | Path, seed: int = 0) -> Path:
+    """The report's stand-in for ``AImodel.npy`` (10,000 x 64 float32, 32 topics) saved as ``.npy`` at ``path``."""
+    buf = io.BytesIO()
+    # the same draw resolve_inputs makes when AImodel.npy is missing, so a report run on these
+    # files gives the report's embedded-default tables
+    np.save(buf, vq.make_embeddings(10_000, 64, n_topics=32, seed=seed), allow_pickle=False)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def write_demo_data(folder: str | Path, *, seed: int = 0, overwrite: bool = False) -> dict[str, Path]:
+    """Write every stand-in of :data:`DEMO_FILES` into ``folder`` (created if needed).
+
+    Returns ``{"image": ..., "nodes": ..., "edges": ..., "embeddings": ...}``.
+
+    Raises
+    ------
+    FastclustError
+        When one of the files already exists and ``overwrite`` is false (checked
+        before anything is written: a folder of real course data is never
+        half-replaced by stand-ins).
+    """
+    folder = Path(folder)
+    paths = {role: folder / name for role, name in DEMO_FILES.items()}
+    if not overwrite:
+        present = [p for p in paths.values() if p.exists()]
+        if present:
+            raise FastclustError(
+                f"{present[0]} already exists; demo data never replaces files unless asked to (--force, overwrite=True)"
+            )
+    folder.mkdir(parents=True, exist_ok=True)
+    write_demo_image(paths["image"])
+    write_blog_like_graph(folder, seed)
+    write_demo_embeddings(paths["embeddings"], seed)
+    return paths

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ._npyio import load_npz
+from ._repr import short_repr
 from ._validation import as_generator, check_data, check_positive_int
 from .engine import KMeansResult, assign, kmeans
 from .errors import FastclustError
@@ -42,6 +43,7 @@ __all__ = [
 MAX_LABEL = 2**31 - 1
 
 
+@short_repr
 @dataclass
 class Digits:
     """Images ``(n, h, w)`` uint8 (0-255), labels ``(n,)`` int64 in 0..9, and where they came from."""
@@ -307,6 +309,7 @@ def notebook_loss(X: np.ndarray, centroids: np.ndarray, labels: np.ndarray) -> f
     return float(np.mean(np.linalg.norm(X - centroids[labels], axis=1)))
 
 
+@short_repr
 @dataclass
 class ProtocolResult:
     """Both protocols' rows, and the classifiers behind them (for centroid grids)."""

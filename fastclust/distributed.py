@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from ._backends import resolve_backend
+from ._repr import short_repr
 from ._validation import as_generator, check_choice, check_positive_int
 from .engine import METRICS, ConvergenceWarning, KMeansResult, assign
 from .engine import kmeans as kmeans_in_memory
@@ -331,6 +332,7 @@ def _exact_medians(
 # ---------------------------------------------------------------------------------------------
 
 
+@short_repr
 @dataclass
 class DaskKMeansResult(KMeansResult):
     """:class:`~fastclust.KMeansResult` whose ``labels`` is a dask array aligned with X's row chunks."""

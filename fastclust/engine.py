@@ -25,6 +25,7 @@ import numpy as np
 
 from . import _reference
 from ._backends import resolve_backend
+from ._repr import short_repr
 from ._validation import as_generator, check_choice, check_data, check_positive_int, check_weights
 from .errors import FastclustError
 
@@ -45,6 +46,7 @@ class ConvergenceWarning(UserWarning):
     """The fit stopped before the labels stopped changing."""
 
 
+@short_repr
 @dataclass
 class KMeansResult:
     """What :func:`kmeans` returns.

@@ -16,12 +16,14 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from ._backends import resolve_backend
+from ._repr import short_repr
 from ._validation import as_generator, check_positive_int
 from .errors import FastclustError
 
 __all__ = ["Graph", "csr_from_edges", "load_polblogs", "make_block_graph", "make_two_block_graph"]
 
 
+@short_repr
 @dataclass
 class Graph:
     """An undirected graph with a 0/1 label per node, and an account of what was dropped.

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ._repr import short_repr
 from ._validation import check_positive_int
 from .engine import KMeansResult, kmeans
 from .errors import FastclustError
@@ -210,6 +211,7 @@ def distinct_colours(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
     return colours, counts.astype(np.float64), inverse
 
 
+@short_repr
 @dataclass
 class PreparedImage:
     """An RGB image with its distinct colours counted once, to compress it many times.
@@ -237,6 +239,7 @@ def prepare_image(image: Any, name: str = "image") -> PreparedImage:
 # ---------------------------------------------------------------------------------------------
 
 
+@short_repr
 @dataclass
 class ImageResult:
     """One compressed image.
@@ -361,6 +364,7 @@ def knee_point(x: Sequence[float], y: Sequence[float]) -> int:
     return int(np.argmax(difference))
 
 
+@short_repr
 @dataclass
 class ChooseK:
     """The curve :func:`choose_k` computed and the k it picked."""
@@ -415,6 +419,7 @@ def choose_k_from_fits(ks: Sequence[int], fits: Sequence[ImageResult]) -> Choose
 # ---------------------------------------------------------------------------------------------
 
 
+@short_repr
 @dataclass
 class Q3Grid:
     """Every (image, k, metric) fit of the homework's Q3: ``rows`` for tables, ``results`` for pictures."""

@@ -30,6 +30,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 from scipy.sparse.linalg import eigsh
 
+from ._repr import short_repr
 from ._validation import as_generator, check_choice, check_positive_int, spawn
 from .engine import kmeans
 from .errors import FastclustError
@@ -62,6 +63,7 @@ _TIE_RESOLUTION = 1e-12
 _TAU_LAPLACIANS = ("regularized", "score+")
 
 
+@short_repr
 @dataclass
 class SpectralResult:
     """Labels, the embedding they came from, and the eigenvalues behind it.
@@ -278,6 +280,7 @@ def _solve(
     return cands.best(k, n)
 
 
+@short_repr
 @dataclass
 class SpectralBasis:
     """Eigenpairs of one Laplacian variant for up to ``k_max`` clusters, computed once.
@@ -512,6 +515,7 @@ def _reusable_seed(seed: Any) -> int:
     return int(rng.integers(0, 2**63 - 1))
 
 
+@short_repr
 @dataclass
 class MismatchTable:
     """Per-cluster majority label and mismatch rate, and the overall rate (the course's definitions)."""
@@ -569,6 +573,7 @@ def mismatch_table(labels: Any, truth: Any) -> MismatchTable:
     return MismatchTable(rows=rows, overall=total / labels.size, n_mismatched=total, n_nodes=int(labels.size))
 
 
+@short_repr
 @dataclass
 class TuneK:
     """Overall mismatch for every k and the chosen k."""

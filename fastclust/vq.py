@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ._npyio import load_npy, load_npz, npz_names
+from ._repr import short_repr
 from ._validation import as_generator, check_choice, check_positive_int
 from .engine import kmeans
 from .errors import FastclustError
@@ -180,6 +181,7 @@ def average_cosine(E: Any, reconstruction: Any) -> float:
     return float(np.mean(cos))
 
 
+@short_repr
 @dataclass
 class VQResult:
     """A quantized table: ``codebook[codes]`` approximates the rows (in direction, if normalised)."""
@@ -380,6 +382,7 @@ def sweep(E: Any, ks: Sequence[int] = (64, 128, 256, 512), **kwargs: Any) -> lis
     return rows
 
 
+@short_repr
 @dataclass
 class PQResult:
     """Product quantization: ``m`` sub-vectors, one ``k``-entry codebook each.
