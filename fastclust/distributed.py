@@ -80,7 +80,7 @@ def _block_assign(
     }
     if metric == "l2":
         _, ops = resolve_backend("auto")
-        stats["sums"] = ops.cluster_sums(X, np.ones(X.shape[0]), labels, k, 1)
+        stats["sums"] = ops.cluster_sums(X, np.ones(X.shape[0]), labels, k)
     else:
         lo = np.full((k, X.shape[1]), np.inf)
         hi = np.full((k, X.shape[1]), -np.inf)
