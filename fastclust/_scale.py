@@ -51,23 +51,32 @@ class Scale:
         """``A`` (data or centres, in the user's units) in the fit's units; exact, dtype kept."""
         if self.x == 0:
             return A
-        out = np.ldexp(A, -self.x).astype(A.dtype, copy=False)
+        with np.errstate(over="ignore", under="ignore"):  # checked just below, with a message that says why
+            out = np.ldexp(A, -self.x).astype(A.dtype, copy=False)
         if not np.isfinite(out).all():
             raise FastclustError(f"{name} spans too many orders of magnitude beside X to be represented at X's scale")
         return out
 
     def weights(self, w: np.ndarray) -> np.ndarray:
-        return w if self.w == 0 else np.ldexp(w, -self.w)
+        """Weights in the fit's units (the smallest may underflow to 0 beside a weight of 1e308)."""
+        if self.w == 0:
+            return w
+        with np.errstate(under="ignore"):
+            return np.ldexp(w, -self.w)
 
     def centres(self, C: np.ndarray) -> np.ndarray:
         """Centres (fit units) in the user's units: exact; they lie inside the data's range."""
-        return C if self.x == 0 else np.ldexp(C, self.x)
+        if self.x == 0:
+            return C
+        with np.errstate(over="ignore", under="ignore"):
+            return np.ldexp(C, self.x)
 
     def objective(self, values: np.ndarray, power: int, what: str = "objective") -> np.ndarray:
         """Objective values (fit units) in the user's units; a FastclustError if they exceed float64's range."""
         if self.x == 0 and self.w == 0:
             return values
-        out = np.ldexp(values, power * self.x + self.w)
+        with np.errstate(over="ignore", under="ignore"):  # checked just below, with a message that says why
+            out = np.ldexp(values, power * self.x + self.w)
         if not np.isfinite(out).all():
             raise FastclustError(
                 f"the {what} of this fit exceeds float64's range in X's units (it was computed on X / 2**{self.x}, "

@@ -99,7 +99,8 @@ def _prepare(block: np.ndarray, exponent: int, metric: Metric) -> Block:
     X = np.asarray(block)
     X = X.astype(working_dtype(X, metric), copy=False)
     if exponent:
-        X = np.ldexp(X, -exponent).astype(X.dtype, copy=False)
+        with np.errstate(under="ignore"):
+            X = np.ldexp(X, -exponent).astype(X.dtype, copy=False)
     return make_block(X, None, metric)
 
 
@@ -731,7 +732,8 @@ def kmeans(
         shift = m.power * rows.scale.x + rows.scale.w
 
         def report(i: int, objective: float, changed: int) -> None:
-            progress(i, float(np.ldexp(objective, shift)), changed)
+            with np.errstate(over="ignore"):  # a progress report may say inf; the result would raise
+                progress(i, float(np.ldexp(objective, shift)), changed)
 
     out = _lloyd.run(rows, C, m, empty=empty, max_iter=max_iter, progress=report)
     if out.stop_reason == "max_iter":

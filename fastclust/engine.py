@@ -236,7 +236,10 @@ def assign(X: Any, centroids: Any, *, metric: str = "l2", backend: str = "auto")
     if scale.x:
         block = make_block(scale.data(block.X), None, m)
     labels, dist, _ = Assigner(ops, backend_name, block, m)(scale.data(C.astype(np.float64), "centroids"))
-    return labels, np.ldexp(dist, m.power * scale.x) if scale.x else dist
+    if scale.x:
+        with np.errstate(over="ignore", under="ignore"):  # documented: inf beyond float64's range
+            dist = np.ldexp(dist, m.power * scale.x)
+    return labels, dist
 
 
 def distinct_rows(X: Any, sample_weight: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
