@@ -27,10 +27,9 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import fastclust as fc  # installed (pip install -e ".[bench]"): no sys.path edits
 
-import fastclust as fc  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 SHARED = Path(os.environ.get("FASTCLUST_SHARED", ROOT.parent / "shared" / "data"))
 
