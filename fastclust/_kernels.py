@@ -308,9 +308,23 @@ def edges_to_csr(src, dst, n):
 
     Each edge becomes the undirected pair ``(min, max)``; pairs are sorted and
     deduplicated, then written into both rows. Sorted pairs make every row's
-    column indices come out sorted. Returns ``(indptr, indices, n_self_loops,
-    n_duplicates)`` where duplicates count edges dropped because the same
-    undirected pair (either direction) was already there.
+    column indices come out sorted.
+
+    Parameters
+    ----------
+    src, dst : (m,) int64 *(in)*
+        Edge end points; every one must lie in ``0 .. n-1`` (the caller checks:
+        an index out of range would write out of bounds here).
+    n : int *(in)*
+        Number of nodes.
+
+    Returns
+    -------
+    indptr : (n + 1,) int64 *(out)*
+    indices : (2 * pairs,) int64 *(out)*
+    n_self_loops : int *(out)*
+    n_duplicates : int *(out)*
+        Edges dropped because the same undirected pair (either direction) was already there.
     """
     m = src.shape[0]
     keys = np.empty(m, dtype=np.int64)
