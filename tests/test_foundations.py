@@ -78,6 +78,10 @@ def test_public_modules_declare_all():
     for name in ("fastclust", "fastclust.engine", "fastclust.estimator", "fastclust.metrics", "fastclust.seeding"):
         module = importlib.import_module(name)
         assert module.__all__ and all(hasattr(module, n) for n in module.__all__), name
+
+
+def test_distributed_declares_all():
     pytest.importorskip("dask")
-    module = importlib.import_module("fastclust.distributed")
-    assert all(hasattr(module, n) for n in module.__all__)
+    from fastclust import distributed
+
+    assert distributed.__all__ and all(hasattr(distributed, n) for n in distributed.__all__)
