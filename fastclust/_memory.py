@@ -31,6 +31,7 @@ __all__ = [
     "column_order",
     "distance_matrix",
     "in_memory_rows",
+    "largest_magnitude",
     "make_block",
     "nearest",
     "uses_blas",
@@ -49,6 +50,13 @@ CHUNK_ROWS = 4096
 def uses_blas(n: int, d: int, metric: Metric) -> bool:
     """Whether L2 assignment of an ``(n, d)`` block goes through BLAS products (wide and tall enough)."""
     return metric.name == "l2" and d >= WIDE_MIN_FEATURES and n >= WIDE_MIN_ROWS
+
+
+def largest_magnitude(A: np.ndarray) -> float:
+    """``max |a|`` over ``A`` (0 when empty) without an ``|A|``-sized temporary."""
+    if A.size == 0:
+        return 0.0
+    return max(abs(float(A.max())), abs(float(A.min())))
 
 
 def working_dtype(X: np.ndarray, metric: Metric) -> np.dtype:
@@ -81,7 +89,7 @@ def make_block(X: np.ndarray, w: np.ndarray | None, metric: Metric) -> Block:
     # |x|^2 in float64, so the BLAS form can report true squared distances.
     sq_norms = np.einsum("ij,ij->i", X, X, dtype=np.float64) if wide else None
     # Far above the rounding that accumulates, far below any real gap.
-    margin = 0.0 if wide else 1e-9 * (float(np.abs(X).max()) + 1.0)
+    margin = 0.0 if wide else 1e-9 * (largest_magnitude(X) + 1.0)
     return Block(X, w, sq_norms, margin)
 
 
@@ -204,7 +212,7 @@ def distance_matrix(X: np.ndarray, C: np.ndarray, metric: Metric, backend: str) 
     _, ops = resolve_backend(backend)
     X = X.astype(np.float64, copy=False)
     C = np.asarray(C, dtype=np.float64)
-    scale = Scale.choose(max(float(np.abs(X).max(initial=0.0)), float(np.abs(C).max(initial=0.0))), X.dtype)
+    scale = Scale.choose(max(largest_magnitude(X), largest_magnitude(C)), X.dtype)
     Xs, Cs = scale.data(X), np.ascontiguousarray(scale.data(C))
     out = np.empty((X.shape[0], C.shape[0]))
     for s in range(0, X.shape[0], CHUNK_ROWS):
@@ -338,8 +346,8 @@ def in_memory_rows(
     """Validated ``X`` and ``w`` as :class:`InMemoryRows` in their working dtype, rescaled by a power of
     two where extreme (see :mod:`fastclust._scale`); ``extra`` (explicit centres) counts towards X's magnitude."""
     X = X.astype(working_dtype(X, metric), copy=False)
-    largest = float(np.abs(X).max())
+    largest = largest_magnitude(X)
     if extra is not None:
-        largest = max(largest, float(np.abs(extra).max()))
+        largest = max(largest, largest_magnitude(extra))
     scale = Scale.choose(largest, X.dtype, float(w.max()))
     return InMemoryRows(make_block(scale.data(X), scale.weights(w), metric), metric, backend), scale

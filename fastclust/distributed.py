@@ -45,7 +45,7 @@ import numpy as np
 from . import _lloyd, seeding
 from ._backends import resolve_backend
 from ._lloyd import EMPTY_POLICIES, Step
-from ._memory import Assigner, Block, InMemoryRows, make_block, working_dtype
+from ._memory import Assigner, Block, InMemoryRows, largest_magnitude, make_block, working_dtype
 from ._scale import Scale
 from ._validation import (
     as_generator,
@@ -90,7 +90,7 @@ def _inspect(block: np.ndarray, offset: int) -> dict[str, Any]:
         row, col = (int(i) for i in np.argwhere(bad)[0])
         info.update(first=(offset + row, col), n_nan=int(np.isnan(X).sum()))
     elif X.size:
-        info["largest"] = float(np.abs(X).max())
+        info["largest"] = largest_magnitude(X)
     return info
 
 
@@ -312,7 +312,7 @@ class DaskRows:
             )
         largest = max(i["largest"] for i in infos)
         if extra is not None:
-            largest = max(largest, float(np.abs(extra).max()))
+            largest = max(largest, largest_magnitude(extra))
         self.scale = Scale.choose(largest, np.dtype(np.float32) if X.dtype == np.float32 else np.dtype(np.float64))
         self.blocks = self.map(_prepare, exponent=self.scale.x, metric=metric)
         if client is not None:

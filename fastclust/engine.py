@@ -20,7 +20,7 @@ import numpy as np
 from . import _lloyd, seeding
 from ._backends import resolve_backend
 from ._lloyd import EMPTY_POLICIES
-from ._memory import Assigner, in_memory_rows, make_block
+from ._memory import Assigner, in_memory_rows, largest_magnitude, make_block
 from ._scale import Scale
 from ._validation import (
     as_generator,
@@ -232,7 +232,7 @@ def assign(X: Any, centroids: Any, *, metric: str = "l2", backend: str = "auto")
     if C.shape[1] != X.shape[1]:
         raise FastclustError(f"centroids have {C.shape[1]} features but X has {X.shape[1]}")
     block = make_block(X, None, m)
-    scale = Scale.choose(max(float(np.abs(block.X).max()), float(np.abs(C).max())), block.X.dtype)
+    scale = Scale.choose(max(largest_magnitude(block.X), largest_magnitude(C)), block.X.dtype)
     if scale.x:
         block = make_block(scale.data(block.X), None, m)
     labels, dist, _ = Assigner(ops, backend_name, block, m)(scale.data(C.astype(np.float64), "centroids"))
