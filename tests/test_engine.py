@@ -260,3 +260,23 @@ def test_transform_memory_is_chunk_by_k(backend):
     # output 1.3 MB; the old L1 path built an (n, k, d) array: 41 MB
     assert D.shape == (20_000, 8) and peak < 8 * 2**20
     np.testing.assert_allclose(D, np.abs(X[:, None, :] - est.cluster_centers_[None]).sum(-1), rtol=1e-12)
+
+
+def test_kmeans_parallel_init_in_memory(backend):
+    """init="k-means||" runs the Dask initialiser's code on one in-memory block."""
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(3000, 3)) + rng.integers(0, 6, size=(3000, 1)) * 4.0
+    a = fc.kmeans(X, 6, init="k-means||", seed=0, backend=backend)
+    b = fc.kmeans(X, 6, init="k-means||", seed=0, backend=backend)
+    np.testing.assert_array_equal(a.labels, b.labels)
+    assert a.k == 6 and a.converged and a.init == "k-means||"
+    assert a.objective <= 1.05 * fc.kmeans(X, 6, seed=0, backend=backend).objective
+    np.testing.assert_array_equal(a.initial_centroids, fc.initial_centroids(X, 6, init="k-means||", seed=0))
+    # too few candidates per pass still gives k; rows of zero weight are never candidates
+    far = np.vstack([X, np.full((500, 3), 1000.0)])
+    w = np.r_[np.ones(3000), np.zeros(500)]
+    C = fc.initial_centroids(far, 40, init="k-means||", seed=1, sample_weight=w, oversampling=0.05, backend=backend)
+    assert C.shape == (40, 3) and np.abs(C).max() < 100
+    three = np.repeat(np.eye(3), 10, axis=0)
+    with pytest.warns(UserWarning, match="only 3 distinct rows"):
+        assert fc.kmeans(three, 5, init="k-means||", seed=0, backend=backend).k == 3
