@@ -289,7 +289,7 @@ def initial_centroids(
     sample_weight: Any = None,
     backend: str = "auto",
     oversampling: float = 0.5,
-    rounds: int = 5,
+    init_rounds: int = 5,
 ) -> np.ndarray:
     """The centres :func:`fastclust.kmeans` starts from for the same arguments, without running a round.
 
@@ -299,7 +299,8 @@ def initial_centroids(
     k : int
     init : {"k-means++", "random", "random-uniform", "k-means||"}
         See :func:`fastclust.kmeans`. ``"k-means||"`` takes ``oversampling`` (candidates
-        per pass, as a multiple of ``k``, > 0) and ``rounds`` (sampling passes, >= 1).
+        per pass, as a multiple of ``k``, > 0) and ``init_rounds`` (sampling passes, >= 1),
+        as :func:`fastclust.distributed.kmeans` does.
     metric, seed, sample_weight, backend
         As for :func:`fastclust.kmeans`.
 
@@ -315,10 +316,10 @@ def initial_centroids(
     k = check_positive_int(k, "k")
     w = check_weights(sample_weight, X.shape[0])
     oversampling = check_finite_number(oversampling, "oversampling")
-    rounds = check_positive_int(rounds, "rounds")
+    init_rounds = check_positive_int(init_rounds, "init_rounds")
     rng = as_generator(seed)
     rows, scale = in_memory_rows(X, w, m, backend_name)
-    C = scale.centres(choose(rows, k, init, rng, oversampling=oversampling, rounds=rounds))
+    C = scale.centres(choose(rows, k, init, rng, oversampling=oversampling, rounds=init_rounds))
     if C.shape[0] < k:
         warnings.warn(shrink_message(C.shape[0], k), stacklevel=2)
     return C

@@ -68,7 +68,7 @@ CASES = [
         lambda: fc.initial_centroids(Y, 3, init="k-means||", oversampling=-1),
         "oversampling",
     ),
-    ("seeding: bad rounds", lambda: fc.initial_centroids(Y, 3, init="k-means||", rounds=0), "rounds"),
+    ("seeding: bad rounds", lambda: fc.initial_centroids(Y, 3, init="k-means||", init_rounds=0), "init_rounds"),
     ("seeding: bad init", lambda: fc.initial_centroids(Y, 3, init="kmeans"), "init='kmeans'"),
 ]
 
