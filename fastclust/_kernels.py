@@ -1,34 +1,51 @@
 """Numba-compiled k-means kernels.
 
 Every function here takes arrays and scalars and returns new arrays: no Python
-objects, no I/O, no globals. Each has a line-for-line numpy twin in
-:mod:`fastclust._reference` with the same name and signature; the two are kept
-bit-identical by doing the floating-point operations in the same order (which
-is why sums run sequentially over samples and distances sequentially over
-features). This module imports numba at import time: the engine only imports it
-when numba is installed.
+objects, no I/O, no globals but the metric codes, and no input is ever written.
+Each has a numpy twin in :mod:`fastclust._reference` with the same name, the same
+arguments (each of which both use) and the same outputs, bit for bit; the twins
+are the tests' oracle. They stay identical by doing the floating-point
+operations in the same order: sums run sequentially over samples, distances
+sequentially over features.
 
-Metric codes: 0 = squared Euclidean (L2), 1 = Manhattan (L1).
+The contract both backends share (checked by ``tests/test_kernels.py`` across
+float32/float64, C/F order and exact ties):
+
+- data and centres may be float32 or float64, in any memory layout;
+- every distance, sum and median is computed in float64 (float32 inputs are
+  widened element by element, never rounded back), except in
+  :func:`argmin_shifted`, whose products the caller computed in its own dtype;
+- labels are int64 and ties always go to the lowest index;
+- ``metric`` is one of the codes in :mod:`fastclust._codes`.
+
+Docstrings mark each argument *(in)* and each returned array *(out)*.
+
+This module imports numba at import time: the engine only imports it (through
+:mod:`fastclust._backends`) when numba is installed.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import get_num_threads, njit, prange
+
+from ._codes import SQEUCLIDEAN
+
+__all__ = ["argmin_shifted", "assign_bounded", "cluster_medians", "cluster_sums", "edges_to_csr", "pairwise_distances"]
 
 
 @njit(inline="always", cache=True)
 def _distance(A, i, B, j, metric):
-    """Squared Euclidean (metric 0) or Manhattan (1) distance between rows ``A[i]`` and ``B[j]``,
+    """Squared Euclidean or Manhattan distance between rows ``A[i]`` and ``B[j]`` in float64,
     summed feature by feature in order (the order the numpy twins use)."""
     s = 0.0
-    if metric == 0:
+    if metric == SQEUCLIDEAN:
         for f in range(A.shape[1]):
-            t = A[i, f] - B[j, f]
+            t = np.float64(A[i, f]) - np.float64(B[j, f])
             s += t * t
     else:
         for f in range(A.shape[1]):
-            s += abs(A[i, f] - B[j, f])
+            s += abs(np.float64(A[i, f]) - np.float64(B[j, f]))
     return s
 
 
@@ -36,10 +53,24 @@ def _distance(A, i, B, j, metric):
 def argmin_shifted(P, half_norms):
     """Row-wise argmin of ``half_norms[j] - P[i, j]`` (the course's vectorised L2 rule).
 
-    ``P`` holds the products ``x_i . c_j`` of one chunk; with ``half_norms = |c_j|^2 / 2``
-    the argmin is the nearest centroid. Runs without the GIL so the engine can
-    give each thread its own chunk while that chunk's products are still in cache.
-    Returns ``(labels, min_score)``.
+    With ``P[i, j] = x_i . c_j`` and ``half_norms[j] = |c_j|^2 / 2`` the argmin is the
+    nearest centre. Runs without the GIL so the engine can give each thread its
+    own chunk while that chunk's products are still in cache.
+
+    Parameters
+    ----------
+    P : (m, k) float32 or float64 *(in)*
+        Products of one chunk of samples with the centres.
+    half_norms : (k,) float *(in)*
+        Half squared norms of the centres, normally in ``P``'s dtype.
+
+    Returns
+    -------
+    labels : (m,) int64 *(out)*
+        Index of the smallest score; ties go to the lowest index.
+    min_score : (m,) ``P.dtype`` *(out)*
+        The smallest score, computed in the promoted dtype of the two inputs and
+        stored in ``P``'s.
     """
     m, k = P.shape
     labels = np.empty(m, dtype=np.int64)
@@ -57,17 +88,37 @@ def argmin_shifted(P, half_norms):
     return labels, min_score
 
 
-@njit(parallel=True, cache=True)
-def cluster_sums(X, w, labels, k, n_blocks):
-    """Weighted per-cluster sums of the rows of ``X``: ``sums[j] = sum_{labels_i=j} w_i x_i``.
+def cluster_sums(X, w, labels, k):
+    """Weighted per-cluster sums of the rows of ``X``: ``sums[j] = sum_{labels_i = j} w_i x_i``.
 
-    Parallel over ``n_blocks`` blocks of features (one per thread), each block
-    scanning the samples in order, so every sum is accumulated in the same
-    order as ``np.bincount`` does it.
+    Parallel over blocks of features (one per numba thread), each block scanning
+    the samples in order, so every sum is accumulated in sample order, as
+    ``np.bincount`` does in the twin: the thread count never changes a bit. (A
+    plain function: reading the thread count inside compiled code would keep the
+    kernel out of numba's cache.)
+
+    Parameters
+    ----------
+    X : (n, d) float32 or float64 *(in)*
+    w : (n,) float64 *(in)*
+        Sample weights.
+    labels : (n,) int64 *(in)*
+        Cluster of every sample, in ``0 .. k-1``.
+    k : int *(in)*
+        Number of clusters.
+
+    Returns
+    -------
+    sums : (k, d) float64 *(out)*
+        Zero rows for clusters without members.
     """
+    return _cluster_sums_blocked(X, w, labels, k, max(1, min(X.shape[1], get_num_threads())))
+
+
+@njit(parallel=True, cache=True)
+def _cluster_sums_blocked(X, w, labels, k, n_blocks):
     n, d = X.shape
     sums = np.zeros((k, d), dtype=np.float64)
-    n_blocks = max(1, min(d, n_blocks))
     for b in prange(n_blocks):
         f0 = b * d // n_blocks
         f1 = (b + 1) * d // n_blocks
@@ -75,23 +126,36 @@ def cluster_sums(X, w, labels, k, n_blocks):
             j = labels[i]
             wi = w[i]
             for f in range(f0, f1):
-                sums[j, f] += wi * X[i, f]
+                sums[j, f] += wi * np.float64(X[i, f])
     return sums
 
 
 @njit(parallel=True, cache=True)
 def cluster_medians(X, w, labels, k, order):
-    """Coordinate-wise weighted median of every cluster (NaN rows for clusters of zero weight).
+    """Coordinate-wise weighted median of every cluster.
 
     With cumulative weights ``W`` over a cluster's sorted values and total ``T``,
     the median is the mid-point of the first value with ``W >= T/2`` and the
     first with ``W > T/2``. With integer weights this is exactly ``np.median`` of
     the values repeated by their weights.
 
-    ``order[f]`` is the stable argsort of column ``f`` (computed once per fit), so
-    no sorting happens here: walking it visits each cluster's values in sorted
-    order, ties by sample index, as the twin's per-cluster stable sort does.
-    Two O(n) passes per feature, parallel over features.
+    Walking ``order[f]`` visits each cluster's values of feature ``f`` in sorted
+    order, ties by sample index, so no sorting happens here: two O(n) passes per
+    feature, parallel over features.
+
+    Parameters
+    ----------
+    X : (n, d) float32 or float64 *(in)*
+    w : (n,) float64 *(in)*
+    labels : (n,) int64 *(in)*
+    k : int *(in)*
+    order : (d, n) int64 *(in)*
+        ``order[f]`` is the stable argsort of column ``f`` (computed once per fit).
+
+    Returns
+    -------
+    medians : (k, d) float64 *(out)*
+        NaN rows for clusters of zero total weight.
     """
     n, d = X.shape
     medians = np.full((k, d), np.nan)
@@ -113,26 +177,48 @@ def cluster_medians(X, w, labels, k, order):
             if np.isnan(lo[j]) and cum[j] >= half:
                 lo[j] = X[i, f]
             if cum[j] > half:
-                medians[j, f] = (lo[j] + X[i, f]) / 2.0
+                medians[j, f] = (lo[j] + np.float64(X[i, f])) / 2.0
                 done[j] = True
     return medians
 
 
 @njit(parallel=True, cache=True)
 def assign_bounded(X, C, metric, labels, lower, drift, margin):
-    """Exact nearest-centroid assignment that skips most distance computations (Hamerly 2010).
+    """Exact nearest-centre assignment that skips most distance computations (Hamerly 2010).
 
-    ``labels`` and ``lower`` come from the previous round: ``lower[i]`` bounds from
-    below the distance (Euclidean for metric 0, Manhattan for 1) from sample ``i`` to
-    every centroid but its own; ``drift[j]`` is how far centroid ``j`` has moved since.
-    A sample keeps its label without a scan when its exact distance to its own
-    centroid is below ``max(lower - max drift of the others, half the gap to the
-    nearest other centroid)`` by more than ``margin`` plus a relative 1e-9, which
-    absorbs rounding: then that centroid is strictly nearest, so the result is the
-    same as a full scan's (ties are always scanned, and go to the lowest index).
+    A sample keeps its previous label without a scan when its exact distance to
+    its own centre is below ``max(lower - max drift of the others, half the gap to
+    the nearest other centre)`` by more than ``margin`` plus a relative 1e-9, which
+    absorbs rounding: that centre is then strictly nearest, so the result is a
+    full scan's (ties are always scanned, and go to the lowest index). For a first
+    round pass zeros for ``labels``, ``lower`` and ``drift``.
 
-    Returns ``(labels, min_dist, lower, n_scanned)``; ``min_dist`` is squared
-    Euclidean or Manhattan, computed exactly as :func:`assign_direct` does.
+    Parameters
+    ----------
+    X : (n, d) float32 or float64 *(in)*
+    C : (k, d) float32 or float64 *(in)*
+        Centres.
+    metric : int *(in)*
+        :data:`~fastclust._codes.SQEUCLIDEAN` or :data:`~fastclust._codes.MANHATTAN`.
+    labels : (n,) int64 *(in)*
+        Labels of the previous round.
+    lower : (n,) float64 *(in)*
+        Lower bounds, from the previous round, on the distance (Euclidean or
+        Manhattan, not squared) from each sample to every centre but its own.
+    drift : (k,) float64 *(in)*
+        How far each centre moved since, in the same distance.
+    margin : float *(in)*
+        Absolute slack for rounding, in the same distance.
+
+    Returns
+    -------
+    labels : (n,) int64 *(out)*
+    min_dist : (n,) float64 *(out)*
+        Distance to the assigned centre in the metric's units (squared for L2).
+    lower : (n,) float64 *(out)*
+        New lower bounds, for the next round.
+    n_scanned : int *(out)*
+        Samples that needed a full scan.
     """
     n, d = X.shape
     k = C.shape[0]
@@ -141,7 +227,7 @@ def assign_bounded(X, C, metric, labels, lower, drift, margin):
         for b in range(k):
             if a != b:
                 s = _distance(C, a, C, b, metric)
-                if metric == 0:
+                if metric == SQEUCLIDEAN:
                     s = np.sqrt(s)
                 if 0.5 * s < half_gap[a]:
                     half_gap[a] = 0.5 * s
@@ -158,7 +244,7 @@ def assign_bounded(X, C, metric, labels, lower, drift, margin):
     for i in prange(n):
         a = labels[i]
         s = _distance(X, i, C, a, metric)
-        u = np.sqrt(s) if metric == 0 else s
+        u = np.sqrt(s) if metric == SQEUCLIDEAN else s
         low = lower[i] - (second_top if a == top_j else top)
         bound = max(low, half_gap[a])
         if u + margin < bound * (1.0 - 1e-9):
@@ -180,19 +266,39 @@ def assign_bounded(X, C, metric, labels, lower, drift, margin):
                 second = s
         new_labels[i] = best_j
         min_dist[i] = best
-        new_lower[i] = np.sqrt(second) if metric == 0 else second
-    return new_labels, min_dist, new_lower, scanned.sum()
+        new_lower[i] = np.sqrt(second) if metric == SQEUCLIDEAN else second
+    return new_labels, min_dist, new_lower, int(scanned.sum())
 
 
 @njit(parallel=True, cache=True)
-def distances_to(X, centers, metric):
-    """Distances from every row of ``X`` to every row of ``centers``: shape ``(m, n)``."""
-    n, d = X.shape
-    m = centers.shape[0]
+def pairwise_distances(A, B, metric):
+    """Distance from every row of ``A`` to every row of ``B``: ``D[a, b] = dist(A[a], B[b])``.
+
+    The output's axes follow the arguments' order, so a caller cannot swap them.
+    Parallel over the longer of the two.
+
+    Parameters
+    ----------
+    A : (m, d) float32 or float64 *(in)*
+    B : (n, d) float32 or float64 *(in)*
+    metric : int *(in)*
+
+    Returns
+    -------
+    D : (m, n) float64 *(out)*
+        Squared Euclidean or Manhattan distances.
+    """
+    m = A.shape[0]
+    n = B.shape[0]
     out = np.empty((m, n), dtype=np.float64)
-    for i in prange(n):
-        for c in range(m):
-            out[c, i] = _distance(X, i, centers, c, metric)
+    if n >= m:
+        for b in prange(n):
+            for a in range(m):
+                out[a, b] = _distance(A, a, B, b, metric)
+    else:
+        for a in prange(m):
+            for b in range(n):
+                out[a, b] = _distance(A, a, B, b, metric)
     return out
 
 
@@ -202,9 +308,23 @@ def edges_to_csr(src, dst, n):
 
     Each edge becomes the undirected pair ``(min, max)``; pairs are sorted and
     deduplicated, then written into both rows. Sorted pairs make every row's
-    column indices come out sorted. Returns ``(indptr, indices, n_self_loops,
-    n_duplicates)`` where duplicates count edges dropped because the same
-    undirected pair (either direction) was already there.
+    column indices come out sorted.
+
+    Parameters
+    ----------
+    src, dst : (m,) int64 *(in)*
+        Edge end points; every one must lie in ``0 .. n-1`` (the caller checks:
+        an index out of range would write out of bounds here).
+    n : int *(in)*
+        Number of nodes.
+
+    Returns
+    -------
+    indptr : (n + 1,) int64 *(out)*
+    indices : (2 * pairs,) int64 *(out)*
+    n_self_loops : int *(out)*
+    n_duplicates : int *(out)*
+        Edges dropped because the same undirected pair (either direction) was already there.
     """
     m = src.shape[0]
     keys = np.empty(m, dtype=np.int64)

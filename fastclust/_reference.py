@@ -1,77 +1,84 @@
 """Pure-numpy twins of the kernels in :mod:`fastclust._kernels`.
 
-Same names, same signatures, same results to the last bit: this module is the
-test oracle for the compiled kernels and the backend used wherever numba is not
-installed (graders' machines). Work is chunked so memory stays O(chunk x k).
+Same names, same arguments (every one of which is used), same outputs to the
+last bit, under the contract stated in :mod:`fastclust._kernels`: this module is
+the test oracle for the compiled kernels and the backend wherever numba is not
+installed (graders' machines). Work is chunked so memory stays O(chunk x k)
+beyond the outputs. It never imports numba.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ._codes import SQEUCLIDEAN
+
+__all__ = ["argmin_shifted", "assign_bounded", "cluster_medians", "cluster_sums", "edges_to_csr", "pairwise_distances"]
+
 CHUNK_ROWS = 4096
 
 
 def argmin_shifted(P: np.ndarray, half_norms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Row-wise argmin of ``half_norms - P``; see the numba twin."""
+    """Row-wise argmin of ``half_norms - P``: ``(labels (m,) int64, min_score (m,) P.dtype)``; see the twin."""
     S = half_norms[None, :] - P
     labels = np.argmin(S, axis=1).astype(np.int64)
-    return labels, S[np.arange(S.shape[0]), labels]
+    return labels, S[np.arange(S.shape[0]), labels].astype(P.dtype, copy=False)
 
 
-def cluster_sums(X: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, n_blocks: int) -> np.ndarray:
-    """Weighted per-cluster sums; ``np.bincount`` accumulates in sample order like the twin.
-
-    ``n_blocks`` (threads in the twin) does not change the result and is ignored here.
-    """
+def cluster_sums(X: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """Weighted per-cluster sums, ``(k, d) float64``; ``np.bincount`` accumulates in sample order like the twin."""
     d = X.shape[1]
     sums = np.empty((k, d), dtype=np.float64)
     for f in range(d):
-        sums[:, f] = np.bincount(labels, weights=w * X[:, f], minlength=k)
+        sums[:, f] = np.bincount(labels, weights=w * X[:, f].astype(np.float64), minlength=k)
     return sums
 
 
 def cluster_medians(X: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int, order: np.ndarray) -> np.ndarray:
-    """Coordinate-wise weighted medians (NaN rows for clusters of zero weight); see the twin.
+    """Coordinate-wise weighted medians, ``(k, d) float64`` (NaN rows for clusters of zero weight); see the twin.
 
-    Sorts each cluster's values itself (stable, ties by sample index) and so
-    ignores ``order``, the presorted columns the twin walks instead: two
-    independent routes to the same numbers make a better oracle.
+    Walks the same presorted ``order`` as the twin, but vectorised: a stable sort of
+    the labels along it groups each cluster's values, still in value order (ties by
+    sample index), and the median is read off the group's cumulative weights.
     """
     d = X.shape[1]
-    order = np.argsort(labels, kind="stable")
-    bounds = np.searchsorted(labels[order], np.arange(k + 1))
     medians = np.full((k, d), np.nan)
-    for j in range(k):
-        members = order[bounds[j] : bounds[j + 1]]
-        if members.size == 0:
-            continue
-        ws = w[members]
-        for f in range(d):
-            vals = X[members, f].astype(np.float64)
-            o = np.argsort(vals, kind="stable")
-            cum = np.cumsum(ws[o])
+    clusters = np.arange(k + 1)
+    for f in range(d):
+        by_value = order[f]
+        lab = labels[by_value]
+        group = np.argsort(lab, kind="stable")
+        members_all = by_value[group]  # by cluster, then by value
+        bounds = np.searchsorted(lab[group], clusters)
+        col = X[:, f]
+        for j in range(k):
+            members = members_all[bounds[j] : bounds[j + 1]]
+            if members.size == 0:
+                continue
+            cum = np.cumsum(w[members])  # sequential, in the twin's order
             if cum[-1] <= 0.0:
-                break
+                continue
             half = cum[-1] / 2.0
             lo_i = min(int(np.searchsorted(cum, half, side="left")), members.size - 1)
             hi_i = min(int(np.searchsorted(cum, half, side="right")), members.size - 1)
-            medians[j, f] = (vals[o[lo_i]] + vals[o[hi_i]]) / 2.0
+            medians[j, f] = (np.float64(col[members[lo_i]]) + np.float64(col[members[hi_i]])) / 2.0
     return medians
 
 
-def distances_to(X: np.ndarray, centers: np.ndarray, metric: int) -> np.ndarray:
-    """Distances from every row of ``X`` to every row of ``centers``: shape ``(m, n)``.
+def pairwise_distances(A: np.ndarray, B: np.ndarray, metric: int) -> np.ndarray:
+    """``D[a, b] = dist(A[a], B[b])``, shape ``(m, n)`` float64; see the twin.
 
-    Accumulates feature by feature, the order the twin uses, so results are identical.
+    Accumulates feature by feature, the order the twin uses, so results are
+    identical; chunked along ``B`` so temporaries stay O(m x chunk).
     """
-    n, d = X.shape
-    out = np.zeros((centers.shape[0], n), dtype=np.float64)
+    m, n = A.shape[0], B.shape[0]
+    out = np.zeros((m, n), dtype=np.float64)
+    A64 = A.astype(np.float64, copy=False)
     for start in range(0, n, CHUNK_ROWS):
         block = out[:, start : start + CHUNK_ROWS]
-        for f in range(d):
-            t = X[None, start : start + CHUNK_ROWS, f].astype(np.float64) - centers[:, f, None]
-            if metric == 0:
+        for f in range(A.shape[1]):
+            t = B[None, start : start + CHUNK_ROWS, f].astype(np.float64) - A64[:, f, None]
+            if metric == SQEUCLIDEAN:
                 block += t * t
             else:
                 block += np.abs(t)
@@ -81,10 +88,10 @@ def distances_to(X: np.ndarray, centers: np.ndarray, metric: int) -> np.ndarray:
 def assign_bounded(
     X: np.ndarray, C: np.ndarray, metric: int, labels: np.ndarray, lower: np.ndarray, drift: np.ndarray, margin: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Hamerly-bounded exact assignment, vectorised; see the twin for the rule."""
+    """Hamerly-bounded exact assignment, vectorised: ``(labels, min_dist, lower, n_scanned)``; see the twin."""
     k = C.shape[0]
-    gaps = distances_to(C, C, metric)
-    if metric == 0:
+    gaps = pairwise_distances(C, C, metric)
+    if metric == SQEUCLIDEAN:
         gaps = np.sqrt(gaps)
     np.fill_diagonal(gaps, np.inf)
     half_gap = 0.5 * gaps.min(axis=1) if k > 1 else np.full(k, np.inf)
@@ -92,30 +99,30 @@ def assign_bounded(
     top = drift[top_j] if top_j >= 0 else 0.0
     second_top = np.delete(drift, top_j).max(initial=0.0) if top_j >= 0 else 0.0
 
-    own = C[labels]
+    own = C[labels].astype(np.float64, copy=False)
     s = np.zeros(X.shape[0])
     for f in range(X.shape[1]):
-        t = X[:, f] - own[:, f]
-        s += t * t if metric == 0 else np.abs(t)
-    u = np.sqrt(s) if metric == 0 else s
+        t = X[:, f].astype(np.float64) - own[:, f]
+        s += t * t if metric == SQEUCLIDEAN else np.abs(t)
+    u = np.sqrt(s) if metric == SQEUCLIDEAN else s
     low = lower - np.where(labels == top_j, second_top, top)
     bound = np.maximum(low, half_gap[labels])
     keep = u + margin < bound * (1.0 - 1e-9)
 
-    new_labels = labels.copy()
+    new_labels = labels.astype(np.int64)
     min_dist = s.copy()
-    new_lower = low.copy()
+    new_lower = low.astype(np.float64)
     rest = np.flatnonzero(~keep)
     for start in range(0, rest.size, CHUNK_ROWS):
         idx = rest[start : start + CHUNK_ROWS]
-        D = distances_to(C, X[idx], metric)  # (chunk, k)
+        D = pairwise_distances(X[idx], C, metric)  # (chunk, k)
         lab = np.argmin(D, axis=1)
         rows = np.arange(idx.size)
         new_labels[idx] = lab
         min_dist[idx] = D[rows, lab]
         D[rows, lab] = np.inf
         second = D.min(axis=1) if k > 1 else np.full(idx.size, np.inf)
-        new_lower[idx] = np.sqrt(second) if metric == 0 else second
+        new_lower[idx] = np.sqrt(second) if metric == SQEUCLIDEAN else second
     return new_labels, min_dist, new_lower, int(rest.size)
 
 

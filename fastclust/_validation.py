@@ -13,6 +13,18 @@ import numpy as np
 
 from .errors import FastclustError
 
+__all__ = [
+    "as_generator",
+    "check_centres",
+    "check_choice",
+    "check_data",
+    "check_finite_number",
+    "check_positive_int",
+    "check_weights",
+    "refuse_masked",
+    "spawn",
+]
+
 
 def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
     """Return ``value`` if it is one of ``choices``, else raise naming them."""
@@ -43,20 +55,47 @@ def _describe_first_nonfinite(arr: np.ndarray) -> str:
     return f"{count} non-finite value(s) ({n_nan} NaN, {count - n_nan} inf); the first is at {where}"
 
 
-def check_data(X: Any, name: str = "X") -> np.ndarray:
-    """Validate a data matrix: 2-D, non-empty, numeric, finite.
+def refuse_masked(value: Any, name: str) -> None:
+    """Raise a FastclustError naming ``name`` if ``value`` is a numpy masked array."""
+    # np.asarray drops a mask silently: the masked entries would be clustered as if valid.
+    if isinstance(value, np.ma.MaskedArray):
+        raise FastclustError(
+            f"{name} is a masked array: fastclust would ignore its mask; pass {name}.filled(value) "
+            f"or drop the masked rows first"
+        )
 
-    Returns a C-contiguous float32 or float64 array (float32 is kept so wide
-    data can use single-precision BLAS; everything else becomes float64).
-    """
+
+def _as_real_array(value: Any, name: str) -> np.ndarray:
+    """``np.asarray(value)`` if it is real numbers (or booleans); a FastclustError naming ``name`` otherwise."""
+    refuse_masked(value, name)
     try:
-        arr = np.asarray(X)
+        arr = np.asarray(value)
     except Exception as exc:  # ragged lists and the like
         raise FastclustError(f"{name} could not be converted to an array: {exc}") from exc
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
         raise FastclustError(f"{name} must be numeric, got dtype {arr.dtype}")
     if np.issubdtype(arr.dtype, np.complexfloating):
         raise FastclustError(f"{name} must be real, got complex dtype {arr.dtype}")
+    return arr
+
+
+def check_finite_number(value: Any, name: str, *, positive: bool = True) -> float:
+    """Return ``value`` as a float if it is a finite real number (``> 0`` when ``positive``)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise FastclustError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
+    v = float(value)
+    if not np.isfinite(v) or (positive and v <= 0):
+        raise FastclustError(f"{name} must be a finite number{' > 0' if positive else ''}, got {v}")
+    return v
+
+
+def check_data(X: Any, name: str = "X") -> np.ndarray:
+    """Validate a data matrix: 2-D, non-empty, numeric, real, finite, not masked.
+
+    Returns a C-contiguous float32 or float64 array (float32 is kept so wide
+    data can use single-precision BLAS; everything else becomes float64).
+    """
+    arr = _as_real_array(X, name)
     if arr.ndim != 2:
         raise FastclustError(f"{name} must be 2-D (n_samples, n_features), got shape {arr.shape}")
     if arr.shape[0] == 0 or arr.shape[1] == 0:
@@ -68,14 +107,22 @@ def check_data(X: Any, name: str = "X") -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
+def check_centres(C: Any, k: int, d: int, name: str = "init") -> np.ndarray:
+    """Validate explicit centres: a real, finite ``(k, d)`` array; returned as C-contiguous float64."""
+    arr = _as_real_array(C, f"{name} array")
+    if arr.shape != (k, d):
+        raise FastclustError(f"{name} array must have shape (k, d) = ({k}, {d}), got {arr.shape}")
+    arr = np.array(arr, dtype=np.float64, order="C")
+    if not np.isfinite(arr).all():
+        raise FastclustError(f"{name} array contains {int((~np.isfinite(arr)).sum())} non-finite value(s)")
+    return arr
+
+
 def check_weights(sample_weight: Any, n: int, name: str = "sample_weight") -> np.ndarray:
-    """Return float64 weights of length ``n`` (ones when None); refuse negative or all-zero."""
+    """Return float64 weights of length ``n`` (ones when None); refuse negative, all-zero, complex or masked."""
     if sample_weight is None:
         return np.ones(n, dtype=np.float64)
-    try:
-        w = np.asarray(sample_weight, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise FastclustError(f"{name} must be numeric: {exc}") from exc
+    w = _as_real_array(sample_weight, name).astype(np.float64)
     if w.ndim == 0:
         w = np.full(n, float(w))
     if w.shape != (n,):

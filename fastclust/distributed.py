@@ -1,17 +1,25 @@
-"""k-means, k-medians and VQ over chunked dask arrays, on a dask cluster or the local threads.
+"""k-means and exact k-medians over chunked dask arrays, on a dask cluster or the local threads.
 
+:func:`kmeans` is the in-memory engine's Lloyd loop (:mod:`fastclust._lloyd`) run over
+:class:`DaskRows`, the Dask implementation of its data access: the same stop rule,
+the same empty-cluster policies, the same initialisers (:mod:`fastclust.seeding`).
 Nothing here schedules work itself: every pass is one task per row block (via
 ``distributed.Client`` futures, or ``dask.compute`` on the default threaded
 scheduler), and only small per-cluster summaries come back to the client. The
-centroids (``k x d``) are the only thing broadcast each round, never the data.
-Labels stay next to their blocks.
+centres (``k x d``) are the only thing sent out each round, never the data.
+Labels stay next to their blocks (:class:`DaskLabels`).
+
+Each block is checked and converted once per fit (finite values, with the
+global row of the first bad one; float64, or float32 where BLAS pays; an exact
+power-of-two rescaling when the data is extreme, see :mod:`fastclust._scale`),
+then assigned every round with the in-memory engine's bounded assignment.
 
 Exactness:
 
-- L2: each block returns per-cluster weighted sums and counts. Summed on the
-  client, they give the same means as in memory, up to the order of summation.
-  Labels come out identical to :func:`fastclust.kmeans` from the same
-  initialisation unless a point sits within rounding of a tie.
+- L2: each block returns per-cluster sums and counts. Summed on the client, they
+  give the same means as in memory, up to the order of summation. Labels come out
+  identical to :func:`fastclust.kmeans` from the same initialisation unless a point
+  sits within rounding of a tie.
 - L1: the coordinate-wise median is found **exactly**, by distributed selection.
   Each pass histograms, for every (cluster, feature), the values that fall
   inside a shrinking interval known to hold the wanted order statistic, and
@@ -23,26 +31,41 @@ Exactness:
 
 from __future__ import annotations
 
+import hashlib
 import math
-import operator
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
-from time import perf_counter
+from concurrent.futures import CancelledError
+from dataclasses import dataclass, field
+from time import monotonic, perf_counter
 from typing import Any
 
 import numpy as np
 
+from . import _lloyd, seeding
 from ._backends import resolve_backend
+from ._lloyd import EMPTY_POLICIES, Step
+from ._memory import Assigner, Block, InMemoryRows, largest_magnitude, make_block, working_dtype
+from ._scale import Scale
+from ._validation import (
+    as_generator,
+    check_centres,
+    check_choice,
+    check_finite_number,
+    check_positive_int,
+)
+from .errors import ConvergenceWarning, FastclustError
+from .metrics import Metric, get_metric
+from .seeding import INITS
+
+__all__ = ["DaskKMeansResult", "DaskLabels", "DaskRows", "initial_centroids", "kmeans"]
 from ._repr import short_repr
-from ._validation import as_generator, check_choice, check_positive_int
-from .engine import METRICS, ConvergenceWarning, KMeansResult, assign
-from .engine import kmeans as kmeans_in_memory
-from .errors import FastclustError
 
 _BINS = 256
 _GATHER_MAX = 2048  # values per (target, cluster, feature) small enough to gather
 _SELECT_ROUNDS = 12
+#: Seconds a fit waits, by default, with no live worker before it gives up.
+WORKER_TIMEOUT = 60.0
 
 
 def _is_dask_array(X: Any) -> bool:
@@ -53,46 +76,115 @@ def _is_dask_array(X: Any) -> bool:
     return isinstance(X, da.Array)
 
 
-def _as_float(block: np.ndarray) -> np.ndarray:
-    block = np.asarray(block)
-    return block if block.dtype in (np.float32, np.float64) else block.astype(np.float64)
-
-
 # ---------------------------------------------------------------------------------------------
-# block tasks (run on workers; module-level so they pickle)
+# block tasks (run next to their blocks; module-level so they pickle)
 # ---------------------------------------------------------------------------------------------
 
 
-def _block_assign(
-    block: np.ndarray, prev: np.ndarray | None, C: np.ndarray, remap: np.ndarray | None, metric: str
-) -> tuple[np.ndarray, dict[str, Any]]:
-    """Labels of one block and its per-cluster summary for the update."""
-    X = _as_float(block)
-    k = C.shape[0]
-    labels, dist = assign(X, C, metric=metric)
-    if prev is None or remap is None:
-        changed = X.shape[0]
-    else:
-        changed = int((remap[prev] != labels).sum())
-    stats: dict[str, Any] = {
-        "counts": np.bincount(labels, minlength=k),
-        "objective": float(dist.sum()),
-        "changed": changed,
-    }
-    if metric == "l2":
-        _, ops = resolve_backend("auto")
-        stats["sums"] = ops.cluster_sums(X, np.ones(X.shape[0]), labels, k, 1)
+def _inspect(block: np.ndarray, offset: int) -> dict[str, Any]:
+    """One block's validation summary: non-finite values (first one in global coordinates) and its largest |x|."""
+    X = np.asarray(block)
+    bad = ~np.isfinite(X)
+    n_bad = int(bad.sum())
+    info: dict[str, Any] = {"n_bad": n_bad, "largest": 0.0}
+    if n_bad:
+        row, col = (int(i) for i in np.argwhere(bad)[0])
+        info.update(first=(offset + row, col), n_nan=int(np.isnan(X).sum()))
+    elif X.size:
+        info["largest"] = largest_magnitude(X)
+    return info
+
+
+def _prepare(block: np.ndarray, exponent: int, metric: Metric) -> Block:
+    """A raw block as the fit's :class:`~fastclust._memory.Block`: working dtype, rescaled, assignment precomputed."""
+    X = np.asarray(block)
+    X = X.astype(working_dtype(X, metric), copy=False)
+    if exponent:
+        with np.errstate(under="ignore"):
+            X = np.ldexp(X, -exponent).astype(X.dtype, copy=False)
+    return make_block(X, None, metric)
+
+
+def _summary(block: Block, labels: np.ndarray, k: int, metric: Metric, ops: Any) -> dict[str, Any]:
+    """Per-cluster counts and what the centre update needs: sums (means) or value ranges (medians)."""
+    X = block.X
+    stats: dict[str, Any] = {"counts": np.bincount(labels, minlength=k)}
+    if metric.centre == "mean":
+        stats["sums"] = ops.cluster_sums(X, np.ones(X.shape[0]), labels, k)
     else:
         lo = np.full((k, X.shape[1]), np.inf)
         hi = np.full((k, X.shape[1]), -np.inf)
         np.minimum.at(lo, labels, X)
         np.maximum.at(hi, labels, X)
         stats["min"], stats["max"] = lo, hi
-    return labels, stats
+    return stats
 
 
-def _block_select(
-    block: np.ndarray, labels: np.ndarray, lo: np.ndarray, hi: np.ndarray, bins: int, gather: np.ndarray
+State = tuple[np.ndarray, np.ndarray, "np.ndarray | None"]
+"""A block's assignment state, kept next to it: (labels, distance to own centre, lower bounds or None)."""
+
+
+def _assign(
+    block: Block,
+    state: State | None,
+    *,
+    C: np.ndarray,
+    drift: np.ndarray | None,
+    remap: np.ndarray | None,
+    metric: Metric,
+) -> tuple[State, dict[str, Any]]:
+    """One assignment pass on one block, bounded by the previous pass's state; returns (state, summary)."""
+    name, ops = resolve_backend("auto")  # each worker uses what it has
+    assigner = Assigner(ops, name, block, metric)
+    prev, lower = (None, None) if state is None else (state[0], state[2])
+    if prev is not None and remap is not None:
+        prev = remap[prev]  # clusters dropped since: renumbered like the centres
+    if prev is None or lower is None or drift is None:
+        labels, dist, lower = assigner(C)
+    else:
+        labels, dist, lower = assigner(C, prev, lower, drift)
+    stats = _summary(block, labels, C.shape[0], metric, ops)
+    stats["objective"] = float(dist.sum())
+    stats["changed"] = labels.shape[0] if prev is None else int(np.count_nonzero(labels != prev))
+    return (labels, dist, lower), stats
+
+
+def _relabel(
+    block: Block, state: State, samples: np.ndarray, clusters: np.ndarray, *, k: int, metric: Metric
+) -> tuple[State, dict[str, Any]]:
+    """Move ``samples`` (block-local) to ``clusters``; the bounds no longer hold. Returns (state, summary)."""
+    labels = state[0].copy()
+    labels[samples] = clusters
+    _, ops = resolve_backend("auto")
+    return (labels, state[1], None), _summary(block, labels, k, metric, ops)
+
+
+def _farthest(state: State, *, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """The block's ``m`` largest distances to own centre, positive ones only: (distances, block-local indices)."""
+    dist = state[1]
+    idx = np.argsort(-dist, kind="stable")[:m]
+    idx = idx[dist[idx] > 0.0]
+    return dist[idx], idx
+
+
+def _renumber(state: State, *, table: np.ndarray) -> State:
+    return table[state[0]], state[1], state[2]
+
+
+def _labels_of(state: State) -> np.ndarray:
+    return state[0]
+
+
+def _digest(state: State) -> bytes:
+    return hashlib.blake2b(state[0].tobytes(), digest_size=16).digest()
+
+
+def _take(block: Block, rows: np.ndarray) -> np.ndarray:
+    return np.asarray(block.X[rows], dtype=np.float64)
+
+
+def _select(
+    block: Block, state: State, *, lo: np.ndarray, hi: np.ndarray, bins: int, gather: np.ndarray
 ) -> dict[str, np.ndarray]:
     """One selection pass: for targets t (lower, upper middle), per (cluster, feature).
 
@@ -100,7 +192,8 @@ def _block_select(
     ``bins`` equal bins, and for the (t, j, f) flagged in ``gather`` returns the
     values inside the interval themselves.
     """
-    X = _as_float(block)
+    X = block.X
+    labels = state[0]
     m, d = X.shape
     k = lo.shape[1]
     out: dict[str, np.ndarray] = {"below": np.zeros((2, k, d)), "hist": np.zeros((2, k, d, bins))}
@@ -124,152 +217,229 @@ def _block_select(
     return out
 
 
-def _block_kmpar(
-    block: np.ndarray,
-    state: tuple[np.ndarray, np.ndarray] | None,
-    seed: int,
-    new: np.ndarray,
-    offset: int,
-    factor: float,
-    metric: str,
-) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray, float]:
-    """One k-means|| pass on one block, incremental: only distances to the *new* candidates are computed.
-
-    ``state`` is the block's (cost, nearest candidate) from the previous pass.
-    Returns the new state (kept on the worker), the rows sampled with
-    probability ``min(1, factor * cost)``, and the block's total cost.
-    """
-    X = _as_float(block)
-    if state is None:
-        cost, nearest = np.full(X.shape[0], np.inf), np.full(X.shape[0], -1, dtype=np.int64)
-    else:
-        cost, nearest = state
-    if new.shape[0]:
-        lab, dist = assign(X, new, metric=metric)
-        better = dist < cost
-        cost = np.where(better, dist, cost)
-        nearest = np.where(better, lab + offset, nearest)
-    sample = np.zeros((0, X.shape[1]))
-    if factor > 0:
-        keep = np.random.default_rng(seed).random(X.shape[0]) < np.minimum(1.0, factor * cost)
-        sample = X[keep].astype(np.float64)
-    return (cost, nearest), sample, float(cost.sum())
-
-
-def _block_candidate_counts(block: np.ndarray, state: tuple[np.ndarray, np.ndarray], n_candidates: int) -> np.ndarray:
-    return np.bincount(state[1], minlength=n_candidates)
-
-
 # ---------------------------------------------------------------------------------------------
 # running block tasks: futures on a distributed.Client, or dask.compute on local threads
 # ---------------------------------------------------------------------------------------------
 
+#: What a cluster that lost workers or data raises while results are gathered.
+_CLUSTER_FAILURES: tuple[type[BaseException], ...] = (CancelledError, OSError, TimeoutError)
 
-class _Runner:
-    def __init__(self, X: Any, client: Any) -> None:
+
+def _cluster_failures() -> tuple[type[BaseException], ...]:
+    try:
+        from distributed.scheduler import KilledWorker
+    except ImportError:  # pragma: no cover - the client path needs distributed
+        return _CLUSTER_FAILURES
+    return (*_CLUSTER_FAILURES, KilledWorker)
+
+
+def _live_workers(client: Any) -> int:
+    try:
+        return len(client.nthreads())
+    except (OSError, TimeoutError):  # the scheduler itself is unreachable
+        return 0
+
+
+def _gather(client: Any, handles: list[Any], worker_timeout: float, what: str) -> list[Any]:
+    """``client.gather(handles)``, bounded: a FastclustError once no worker has been alive for ``worker_timeout`` s.
+
+    Tasks waiting for a worker wait forever in dask; this polls the futures and the
+    scheduler's worker list instead of blocking in one ``gather``.
+    """
+    from distributed import wait
+
+    idle_since: float | None = None
+    while True:
+        try:
+            wait(handles, timeout=min(1.0, worker_timeout))
+            break
+        except TimeoutError:
+            pass
+        if _live_workers(client):
+            idle_since = None
+        elif idle_since is None:
+            idle_since = monotonic()
+        elif monotonic() - idle_since >= worker_timeout:
+            raise FastclustError(
+                f"no dask worker has been alive for {worker_timeout:g} s (scheduler {client.scheduler.address}); "
+                f"{what} was abandoned: start workers, or pass a larger worker_timeout"
+            )
+    try:
+        return client.gather(handles)
+    except _cluster_failures() as exc:  # a worker lost data it could not recompute, or the cluster restarted
+        raise FastclustError(
+            f"the dask cluster failed during {what} ({type(exc).__name__}: {exc}); nothing was returned"
+        ) from exc
+
+
+class DaskRows:
+    """The Lloyd loop's data access (:class:`fastclust._lloyd.Rows`) over the row blocks of a dask array.
+
+    Holds one future (or, on local threads, one array) per block: the prepared
+    block and its assignment state (labels, distances, bounds) stay where they
+    were computed; the client keeps only per-cluster summaries. Also implements
+    :class:`fastclust.seeding.Blocks`, so the initialisers run over the same blocks.
+    """
+
+    def __init__(
+        self, X: Any, client: Any, metric: Metric, *, worker_timeout: float, extra: np.ndarray | None = None
+    ) -> None:
         self.client = client
+        self.metric = metric
+        self.backend = "auto"  # resolved on each worker: workers need not all have numba
+        self.worker_timeout = worker_timeout
         self.rows = [int(c) for c in X.chunks[0]]
+        self._n_features = int(X.shape[1])
+        self.offsets = np.concatenate([[0], np.cumsum(self.rows)]).astype(np.int64)
         if X.numblocks[1] != 1:
             X = X.rechunk({1: -1})  # tasks need whole rows
+        import dask
+
         if client is not None:
-            self.blocks = client.compute(list(X.to_delayed().ravel()))  # futures: blocks stay on workers
+            raw = client.compute(list(X.to_delayed().ravel()))  # futures: blocks stay on workers
         else:
-            self.blocks = list(X.persist().to_delayed().ravel())
+            # scheduler="threads": never a default distributed.Client that happens to exist
+            raw = [np.asarray(b) for b in dask.compute(*X.to_delayed().ravel(), scheduler="threads")]
+        self.blocks = raw
+        # Once per block per fit: check the values, then convert (and, if extreme, rescale) them.
+        infos = self.gather(self.map(_inspect, [int(o) for o in self.offsets[:-1]]))
+        n_bad = sum(i["n_bad"] for i in infos)
+        if n_bad:
+            first = next(i for i in infos if i["n_bad"])
+            n_nan = sum(i.get("n_nan", 0) for i in infos)
+            raise FastclustError(
+                f"X contains {n_bad} non-finite value(s) ({n_nan} NaN, {n_bad - n_nan} inf); "
+                f"the first is at row {first['first'][0]}, column {first['first'][1]}"
+            )
+        largest = max(i["largest"] for i in infos)
+        if extra is not None:
+            largest = max(largest, largest_magnitude(extra))
+        self.scale = Scale.choose(largest, np.dtype(np.float32) if X.dtype == np.float32 else np.dtype(np.float64))
+        self.blocks = self.map(_prepare, exponent=self.scale.x, metric=metric)
+        if client is not None:
+            del raw  # the prepared blocks replace the raw ones on the workers
+        self.states: list[Any] = [None] * len(self.rows)
+        self._remap: np.ndarray | None = None
+        self._stats: dict[str, np.ndarray] = {}
+
+    # --- tasks ------------------------------------------------------------------------------------
+
+    @property
+    def n_features(self) -> int:
+        return self._n_features
 
     def map(self, fn: Callable[..., Any], *per_block: list[Any], **shared: Any) -> list[Any]:
-        """Run ``fn(block, *per_block[i], **shared)`` for every block; results stay remote with a client."""
+        """``fn(block, *per_block[i], **shared)`` for every block; results stay remote with a client."""
         args = list(zip(self.blocks, *per_block, strict=True)) if per_block else [(b,) for b in self.blocks]
         if self.client is not None:
             return [self.client.submit(fn, *a, pure=False, **shared) for a in args]
         import dask
 
-        return list(dask.compute(*[dask.delayed(fn)(*a, **shared) for a in args]))
-
-    def part(self, handles: list[Any], index: int) -> list[Any]:
-        if self.client is not None:
-            return [self.client.submit(operator.itemgetter(index), h, pure=False) for h in handles]
-        return [h[index] for h in handles]
+        return list(dask.compute(*[dask.delayed(fn)(*a, **shared) for a in args], scheduler="threads"))
 
     def apply(self, fn: Callable[..., Any], handles: list[Any], **shared: Any) -> list[Any]:
-        """Run ``fn(handle, **shared)`` on per-block results (not blocks); results stay remote with a client."""
+        """``fn(handle, **shared)`` on per-block results (not blocks); results stay remote with a client."""
         if self.client is not None:
             return [self.client.submit(fn, h, pure=False, **shared) for h in handles]
         return [fn(h, **shared) for h in handles]
 
+    def part(self, handles: list[Any], index: int) -> list[Any]:
+        if self.client is not None:
+            return [self.client.submit(_item, h, index=index, pure=False) for h in handles]
+        return [h[index] for h in handles]
+
     def gather(self, handles: list[Any]) -> list[Any]:
         if self.client is None:
             return handles
-        try:
-            return self.client.gather(handles)
-        except Exception as exc:  # a worker lost data it could not recompute, or the cluster restarted
-            raise FastclustError(
-                f"the dask cluster failed during the fit ({type(exc).__name__}: {exc}); nothing was returned"
-            ) from exc
+        return _gather(self.client, handles, self.worker_timeout, "the fit")
+
+    def block_weights(self) -> list[np.ndarray] | None:
+        return None  # unit weights
+
+    def take(self, indices: np.ndarray) -> np.ndarray:
+        """Rows at sorted global ``indices``, float64, fetched from the blocks that hold them."""
+        which = np.searchsorted(self.offsets, indices, side="right") - 1
+        parts = []
+        for b in np.unique(which):
+            local = indices[which == b] - self.offsets[b]
+            if self.client is not None:
+                parts.append(self.client.submit(_take, self.blocks[b], local, pure=False))
+            else:
+                parts.append(_take(self.blocks[b], local))
+        return np.vstack(self.gather(parts))
+
+    def sample(self, rng: np.random.Generator) -> InMemoryRows:
+        """A uniform sample of at most :data:`~fastclust.seeding.SAMPLE_ROWS` rows, brought to this process."""
+        n = int(self.offsets[-1])
+        take = np.sort(rng.choice(n, size=min(n, seeding.SAMPLE_ROWS), replace=False))
+        sample = self.take(take)
+        return InMemoryRows(make_block(sample, np.ones(sample.shape[0]), self.metric), self.metric, "auto")
+
+    # --- the Lloyd loop's interface ---------------------------------------------------------------
+
+    def _keep_stats(self, stats: list[dict[str, Any]]) -> None:
+        self._stats = {"counts": np.sum([s["counts"] for s in stats], axis=0)}
+        if self.metric.centre == "mean":
+            self._stats["sums"] = np.sum([s["sums"] for s in stats], axis=0)
+        else:
+            self._stats["min"] = np.min([s["min"] for s in stats], axis=0)
+            self._stats["max"] = np.max([s["max"] for s in stats], axis=0)
+
+    def assign(self, C: np.ndarray, drift: np.ndarray | None) -> Step:
+        outs = self.map(_assign, self.states, C=C, drift=drift, remap=self._remap, metric=self.metric)
+        self._remap = None
+        self.states = self.part(outs, 0)
+        stats = self.gather(self.part(outs, 1))
+        self._keep_stats(stats)
+        return Step(float(sum(s["objective"] for s in stats)), int(sum(s["changed"] for s in stats)))
+
+    def weights(self, k: int) -> np.ndarray:
+        return self._stats["counts"].astype(np.float64)
+
+    def update(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        assert self._remap is None
+        weight = self.weights(k)
+        if self.metric.centre == "mean":
+            with np.errstate(invalid="ignore", divide="ignore"):  # 0/0 marks an empty cluster as NaN
+                return self._stats["sums"] / weight[:, None], weight
+        return _exact_medians(self, self._stats["counts"], self._stats["min"], self._stats["max"]), weight
+
+    def farthest(self, m: int) -> np.ndarray:
+        parts = self.gather(self.apply(_farthest, self.states, m=m))
+        dist = np.concatenate([p[0] for p in parts])
+        idx = np.concatenate([p[1] + self.offsets[b] for b, p in enumerate(parts)])
+        order = np.lexsort((idx, -dist))[:m]  # farthest first, ties to the lowest global index
+        return idx[order].astype(np.int64)
+
+    def relabel(self, samples: np.ndarray, clusters: np.ndarray) -> None:
+        which = np.searchsorted(self.offsets, samples, side="right") - 1
+        local = [samples[which == b] - self.offsets[b] for b in range(len(self.rows))]
+        moved = [clusters[which == b] for b in range(len(self.rows))]
+        k = self._stats["counts"].shape[0]
+        outs = self.map(_relabel, self.states, local, moved, k=k, metric=self.metric)
+        self.states = self.part(outs, 0)
+        self._keep_stats(self.gather(self.part(outs, 1)))
+
+    def renumber(self, keep: np.ndarray) -> None:
+        table = np.cumsum(keep) - 1
+        table[~keep] = -1
+        self._remap = table if self._remap is None else np.where(self._remap >= 0, table[self._remap], -1)
+        self._stats = {name: values[keep] for name, values in self._stats.items()}
+
+    def fingerprint(self) -> bytes:
+        return hashlib.blake2b(b"".join(self.gather(self.apply(_digest, self.states))), digest_size=16).digest()
+
+    def labels(self) -> DaskLabels:
+        """The final labels (pending renumbering applied), left where they are."""
+        states = self.states
+        if self._remap is not None:
+            states = self.apply(_renumber, states, table=self._remap)
+            self._remap = None
+        return DaskLabels(self.apply(_labels_of, states), self.rows, self.client, self.worker_timeout)
 
 
-def _renumber(labels: np.ndarray, table: np.ndarray) -> np.ndarray:
-    return table[labels]
-
-
-def _drop_empty(runner: _Runner, C: np.ndarray, labels: list[Any], counts: np.ndarray) -> tuple[np.ndarray, list[Any]]:
-    """Remove clusters with no members and renumber every block's labels contiguously."""
-    keep = counts > 0
-    if keep.all():
-        return C, labels
-    return C[keep], runner.apply(_renumber, labels, table=np.cumsum(keep) - 1)
-
-
-# ---------------------------------------------------------------------------------------------
-# initialisation: k-means|| (Bahmani et al. 2012)
-# ---------------------------------------------------------------------------------------------
-
-
-def _init_kmeans_parallel(
-    runner: _Runner, k: int, metric: str, rng: np.random.Generator, oversampling: float, rounds: int
-) -> np.ndarray:
-    """k-means|| (Bahmani et al. 2012), then weighted k-means++ and Lloyd on the candidates.
-
-    Each of ``rounds`` passes keeps every row with probability ``l * cost / total``
-    (``l = oversampling * k``). Passes are incremental (distances to the new
-    candidates only) and also track each row's nearest candidate, so the
-    candidates' weights come without a further pass over the data: the whole
-    initialisation costs about ``rounds * oversampling`` Lloyd rounds.
-    """
-    sizes = np.asarray(runner.rows)
-    block = int(rng.choice(len(sizes), p=sizes / sizes.sum()))
-    row = int(rng.integers(sizes[block]))
-    first = runner.gather(runner.map(operator.getitem, [[row] if i == block else [0] for i in range(len(sizes))]))
-    candidates = [np.asarray(first[block], dtype=np.float64).reshape(1, -1)]
-    n_candidates = 1
-    states: list[Any] = [None] * len(sizes)
-    new, offset, factor = candidates[0], 0, 0.0
-    ell = oversampling * k
-    # pass 0 measures the cost to the first centre; passes 1..rounds sample; a last pass folds in
-    for p in range(rounds + 2):
-        seeds = [int(s) for s in rng.integers(0, 2**31 - 1, size=len(sizes))]  # one stream per block and pass
-        outs = runner.map(_block_kmpar, states, seeds, new=new, offset=offset, factor=factor, metric=metric)
-        states = runner.part(outs, 0)
-        if p == rounds + 1 or (p > 0 and factor == 0.0):
-            break
-        gathered = runner.gather([*runner.part(outs, 1), *runner.part(outs, 2)])
-        samples, total = gathered[: len(sizes)], float(sum(gathered[len(sizes) :]))
-        new = np.vstack([x for x in samples if len(x)] or [np.zeros((0, candidates[0].shape[1]))])
-        offset = n_candidates
-        candidates.append(new)
-        n_candidates += new.shape[0]
-        factor = ell / total if p < rounds and total > 0 else 0.0
-    C = np.vstack(candidates)
-    weights = np.sum(
-        runner.gather(runner.map(_block_candidate_counts, states, n_candidates=C.shape[0])), axis=0
-    ).astype(np.float64)
-    if C.shape[0] <= k:
-        return C
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        res = kmeans_in_memory(
-            C, k, metric=metric, init="k-means++", seed=rng, sample_weight=np.maximum(weights, 1e-12)
-        )
-    return res.centroids
+def _item(value: Any, *, index: int) -> Any:
+    return value[index]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -277,9 +447,7 @@ def _init_kmeans_parallel(
 # ---------------------------------------------------------------------------------------------
 
 
-def _exact_medians(
-    runner: _Runner, labels: list[Any], counts: np.ndarray, lo0: np.ndarray, hi0: np.ndarray
-) -> np.ndarray:
+def _exact_medians(rows: DaskRows, counts: np.ndarray, lo0: np.ndarray, hi0: np.ndarray) -> np.ndarray:
     """Coordinate-wise medians of every cluster by distributed selection (see the module docstring)."""
     k, d = lo0.shape
     n = counts.astype(np.int64)[:, None] * np.ones((1, d), dtype=np.int64)
@@ -295,7 +463,7 @@ def _exact_medians(
     for _ in range(_SELECT_ROUNDS):
         if done.all():
             break
-        parts = runner.gather(runner.map(_block_select, labels, lo=lo, hi=hi, bins=_BINS, gather=gather & ~done))
+        parts = rows.gather(rows.map(_select, rows.states, lo=lo, hi=hi, bins=_BINS, gather=gather & ~done))
         below = sum(p["below"] for p in parts)
         hist = sum(p["hist"] for p in parts)
         keys = np.concatenate([p["keys"] for p in parts])
@@ -328,14 +496,165 @@ def _exact_medians(
 
 
 # ---------------------------------------------------------------------------------------------
-# the driver
+# results
 # ---------------------------------------------------------------------------------------------
+
+
+class DaskLabels:
+    """The labels of a Dask fit, left where they were computed: one int64 block per row block of ``X``.
+
+    Not an ndarray (so it cannot be mistaken for one): :meth:`compute` brings the
+    labels to this process, :meth:`to_dask` gives a dask array with ``X``'s row
+    chunks to keep working lazily (``to_zarr``, ``map_blocks``...). With a
+    ``distributed.Client`` the blocks live on its workers for as long as the
+    client is open: read them, or store what you build from them, before closing
+    it; afterwards both methods raise a :class:`~fastclust.FastclustError` that says
+    so. Without a client they are already in this process and always readable.
+    """
+
+    def __init__(self, parts: list[Any], rows: list[int], client: Any, worker_timeout: float = WORKER_TIMEOUT) -> None:
+        self._parts = parts
+        self._rows = list(rows)
+        self._client = client
+        self._worker_timeout = worker_timeout
+        self.where = "this process" if client is None else f"the workers of the dask cluster at {_address(client)}"
+
+    @property
+    def shape(self) -> tuple[int]:
+        return (sum(self._rows),)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(np.int64)
+
+    @property
+    def ndim(self) -> int:
+        return 1
+
+    @property
+    def chunks(self) -> tuple[tuple[int, ...]]:
+        return (tuple(self._rows),)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __repr__(self) -> str:
+        return f"DaskLabels(shape={self.shape}, blocks={len(self._rows)}, on {self.where})"
+
+    def _check_open(self, what: str) -> None:
+        if self._client is not None and self._client.status != "running":
+            raise FastclustError(
+                f"cannot {what}: the labels lived on {self.where}, and that client is now {self._client.status}; "
+                "read them with result.labels.compute() (or store result.labels.to_dask()) before closing the client"
+            )
+
+    def compute(self) -> np.ndarray:
+        """All labels as one ``(n,) int64`` array in this process."""
+        self._check_open("compute the labels")
+        parts = (
+            self._parts
+            if self._client is None
+            else _gather(self._client, self._parts, self._worker_timeout, "reading the labels")
+        )
+        return np.concatenate([np.asarray(p, dtype=np.int64) for p in parts])
+
+    def to_dask(self) -> Any:
+        """The labels as a dask array with ``X``'s row chunks, still where they are."""
+        import dask
+        import dask.array as da
+
+        self._check_open("build a dask array of the labels")
+        if self._client is None:
+            return da.concatenate([da.from_array(np.asarray(p), chunks=(len(p),)) for p in self._parts])
+        return da.concatenate(
+            [
+                da.from_delayed(dask.delayed(f), shape=(r,), dtype=np.int64)
+                for f, r in zip(self._parts, self._rows, strict=True)
+            ]
+        )
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        out = self.compute()
+        return out if dtype is None else out.astype(dtype)
+
+
+def _address(client: Any) -> str:
+    try:
+        return str(client.scheduler.address)
+    except AttributeError:  # pragma: no cover - a client-like object
+        return repr(client)
 
 
 @short_repr
 @dataclass
-class DaskKMeansResult(KMeansResult):
-    """:class:`~fastclust.KMeansResult` whose ``labels`` is a dask array aligned with X's row chunks."""
+class DaskKMeansResult:
+    """What :func:`kmeans` returns: :class:`~fastclust.KMeansResult`'s fields, with lazy labels.
+
+    ``labels`` is a :class:`DaskLabels` (``.compute()`` for an ndarray,
+    ``.to_dask()`` for a dask array), not an ndarray; everything else is small
+    and already in this process.
+    """
+
+    labels: DaskLabels
+    centroids: np.ndarray
+    k: int
+    n_iter: int
+    objective: float
+    history: np.ndarray
+    converged: bool
+    seconds: float
+    metric: str
+    backend: str
+    init: str
+    stop_reason: str
+    initial_centroids: np.ndarray = field(repr=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# the drivers
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_dask_data(X: Any) -> None:
+    if not _is_dask_array(X):
+        raise FastclustError("X must be a dask.array.Array; for in-memory data use fastclust.kmeans")
+    if X.ndim != 2 or any(math.isnan(s) for s in X.shape) or X.shape[0] == 0 or X.shape[1] == 0:
+        raise FastclustError(f"X must be a non-empty 2-D dask array with known chunk sizes, got shape {X.shape}")
+    if isinstance(getattr(X, "_meta", None), np.ma.MaskedArray):
+        raise FastclustError("X is a masked dask array: fastclust would ignore its mask; fill or drop the masked rows")
+    if X.dtype == object or not (np.issubdtype(X.dtype, np.number) or X.dtype == np.bool_):
+        raise FastclustError(f"X must be numeric, got dtype {X.dtype}")
+    if np.issubdtype(X.dtype, np.complexfloating):
+        raise FastclustError(f"X must be real, got complex dtype {X.dtype}")
+
+
+def _rows_and_start(
+    X: Any,
+    k: int,
+    metric: Metric,
+    init: Any,
+    rng: np.random.Generator,
+    client: Any,
+    oversampling: float,
+    init_rounds: int,
+    worker_timeout: float,
+) -> tuple[DaskRows, np.ndarray, bool]:
+    """The prepared rows and the starting centres (fit units); True when only fewer than ``k`` were found."""
+    init_array = None
+    if isinstance(init, str):
+        check_choice(init, "init", INITS)
+    else:
+        init_array = check_centres(init, k, X.shape[1])
+    rows = DaskRows(X, client, metric, worker_timeout=worker_timeout, extra=init_array)
+    if init_array is not None:
+        return rows, rows.scale.data(init_array, "init"), False
+    C = seeding.choose(rows, k, init, rng, oversampling=oversampling, rounds=init_rounds)
+    return rows, C, C.shape[0] < k
+
+
+def _shrink_warning(rows: DaskRows, init: str, m: int, k: int) -> str:
+    sampled = init != "k-means||" and rows.offsets[-1] > seeding.SAMPLE_ROWS
+    return seeding.shrink_message(m, k, f"the {seeding.SAMPLE_ROWS:,}-row sample of X" if sampled else "X")
 
 
 def kmeans(
@@ -346,128 +665,125 @@ def kmeans(
     init: Any = "k-means||",
     seed: Any = None,
     max_iter: int | None = None,
+    empty: str = "drop",
     client: Any = None,
     progress: Callable[[int, float, int], None] | None = None,
     oversampling: float = 0.5,
     init_rounds: int = 5,
-) -> KMeansResult:
-    """k-means (L2) or exact k-medians (L1) of a dask array, one pass over the blocks per round.
+    worker_timeout: float = WORKER_TIMEOUT,
+) -> DaskKMeansResult:
+    """k-means (L2) or exact k-medians (L1) of a dask array: the in-memory engine's loop, one pass over the blocks per round.
 
-    Same stopping rule as :func:`fastclust.kmeans`: stop when a round changes no
-    label (counted by a reduction), or at ``max_iter`` with a
-    :class:`~fastclust.ConvergenceWarning`; clusters that empty are dropped.
-    ``init``: ``"k-means||"`` (default, few passes), ``"k-means++"`` (on a sample of
-    at most 100,000 rows brought to the client), or a ``(k, d)`` array.
-    ``client``: a ``distributed.Client``; without one, dask's threaded scheduler runs
-    the blocks. ``progress(round, objective, n_changed)`` is called after each round.
-    The returned ``labels`` is a dask array with X's row chunks.
+    The stop rule, the empty-cluster policies and the warnings are
+    :func:`fastclust.kmeans`'s: stop when a round changes no label, or when a
+    labeling repeats without a new minimum (``"stalled"``), or at ``max_iter`` with
+    a :class:`~fastclust.ConvergenceWarning`; a :class:`UserWarning` when fewer than
+    ``k`` starting centres exist.
+
+    Parameters
+    ----------
+    X : dask.array.Array, shape (n, d)
+        Numeric, real, finite, with known chunk sizes; chunked by rows (column
+        chunks are merged). Non-finite values raise a FastclustError naming the
+        global row and column of the first one.
+    k : int
+    metric : {"l2", "l1"}
+    init : {"k-means||", "k-means++", "random", "random-uniform"} or array (k, d)
+        ``"k-means||"`` (default) takes ``init_rounds`` passes over the blocks;
+        the other three run on a uniform sample of at most 100,000 rows brought to
+        the client. See :func:`initial_centroids`.
+    seed : None, int or numpy.random.Generator
+    max_iter : int, optional
+    empty : {"drop", "reseed", "error"}
+        As for :func:`fastclust.kmeans`.
+    client : distributed.Client, optional
+        Without one, dask's threaded scheduler runs the blocks in this process.
+    progress : callable, optional
+        ``progress(round, objective, n_changed)`` after each round.
+    oversampling : float > 0
+        k-means|| candidates per pass, as a multiple of ``k``. When the passes
+        find fewer than ``k`` candidates, more passes sample the rest.
+    init_rounds : int >= 1
+        k-means|| sampling passes.
+    worker_timeout : float > 0
+        With a client: seconds to wait with no live worker before giving up
+        with a FastclustError (tasks would otherwise wait forever).
+
+    Returns
+    -------
+    DaskKMeansResult
+        ``labels`` is a :class:`DaskLabels` aligned with ``X``'s row chunks.
     """
     t0 = perf_counter()
-    if not _is_dask_array(X):
-        raise FastclustError("X must be a dask.array.Array; for in-memory data use fastclust.kmeans")
-    if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0 or any(math.isnan(s) for s in X.shape):
-        raise FastclustError(f"X must be a non-empty 2-D dask array with known chunk sizes, got shape {X.shape}")
-    check_choice(metric, "metric", METRICS)
+    _check_dask_data(X)
+    m = get_metric(metric)
+    check_choice(empty, "empty", EMPTY_POLICIES)
     k = check_positive_int(k, "k")
     if max_iter is not None:
         max_iter = check_positive_int(max_iter, "max_iter")
+    oversampling = check_finite_number(oversampling, "oversampling")
+    init_rounds = check_positive_int(init_rounds, "init_rounds")
+    worker_timeout = check_finite_number(worker_timeout, "worker_timeout")
     rng = as_generator(seed)
-    runner = _Runner(X, client)
-
-    if isinstance(init, str):
-        check_choice(init, "init", ("k-means||", "k-means++"))
-        if init == "k-means||":
-            C = _init_kmeans_parallel(runner, k, metric, rng, oversampling, init_rounds)
-        else:
-            n = X.shape[0]
-            take = np.sort(rng.choice(n, size=min(n, 100_000), replace=False))
-            sample = np.asarray(
-                X[take].compute() if client is None else client.compute(X[take]).result(), dtype=np.float64
-            )
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)
-                C = kmeans_in_memory(sample, k, metric=metric, init="k-means++", seed=rng, max_iter=1).initial_centroids
-    else:
-        C = np.asarray(init, dtype=np.float64)
-        if C.shape != (k, X.shape[1]) or not np.isfinite(C).all():
-            raise FastclustError(f"init array must be finite with shape (k, d) = ({k}, {X.shape[1]}), got {C.shape}")
+    rows, C, shrunk = _rows_and_start(X, k, m, init, rng, client, oversampling, init_rounds, worker_timeout)
+    if shrunk:
+        warnings.warn(_shrink_warning(rows, init, C.shape[0], k), stacklevel=2)
     C0 = C.copy()
+    report = None
+    if progress is not None:
+        shift = m.power * rows.scale.x + rows.scale.w
 
-    labels: list[Any] = [None] * len(runner.rows)
-    remap: np.ndarray | None = None
-    history: list[float] = []
-    stop_reason = "max_iter"
-    n_iter = 0
-    best = math.inf
-    stalled = 0
-    while True:
-        outs = runner.map(_block_assign, labels, C=C, remap=remap, metric=metric)
-        new_labels = runner.part(outs, 0)
-        stats = runner.gather(runner.part(outs, 1))
-        counts = np.sum([s["counts"] for s in stats], axis=0)
-        objective = float(sum(s["objective"] for s in stats))
-        changed = int(sum(s["changed"] for s in stats))
-        labels = new_labels
-        if n_iter:
-            history.append(objective)
-            if progress is not None:
-                progress(n_iter, objective, changed)
-            if changed == 0:
-                stop_reason = "converged"
-                break
-            # ties (L1) can keep labels moving at a constant objective: the core engine detects the
-            # cycle by hashing labelings; here a run of rounds without a new minimum ends the fit
-            stalled = 0 if objective < best else stalled + 1
-            best = min(best, objective)
-            if stalled >= 5:
-                stop_reason = "stalled"
-                break
-            if max_iter is not None and n_iter >= max_iter:
-                break
-        keep = counts > 0
-        if metric == "l2":
-            sums = np.sum([s["sums"] for s in stats], axis=0)
-            C = sums[keep] / counts[keep, None]
-        else:
-            lo = np.min([s["min"] for s in stats], axis=0)
-            hi = np.max([s["max"] for s in stats], axis=0)
-            C = _exact_medians(runner, labels, counts, lo, hi)[keep]
-        remap = np.cumsum(keep) - 1
-        remap[~keep] = -1
-        n_iter += 1
+        def report(i: int, objective: float, changed: int) -> None:
+            with np.errstate(over="ignore"):  # a progress report may say inf; the result would raise
+                progress(i, float(np.ldexp(objective, shift)), changed)
 
-    if stop_reason == "max_iter":
+    out = _lloyd.run(rows, C, m, empty=empty, max_iter=max_iter, progress=report)
+    if out.stop_reason == "max_iter":
         warnings.warn(
             f"k-means stopped at max_iter={max_iter} before the labels stopped changing",
             ConvergenceWarning,
             stacklevel=2,
         )
-    C, labels = _drop_empty(runner, C, labels, counts)  # only bites after max_iter/stall, as in the core
-    import dask.array as da
-
-    if client is None:
-        label_array = da.concatenate([da.from_array(np.asarray(lab), chunks=(len(lab),)) for lab in labels])
-    else:
-        import dask
-
-        label_array = da.concatenate(
-            [
-                da.from_delayed(dask.delayed(f), shape=(r,), dtype=np.int64)
-                for f, r in zip(labels, runner.rows, strict=True)
-            ]
-        )
+    history = rows.scale.objective(np.asarray(out.history), m.power)
     return DaskKMeansResult(
-        labels=label_array,
-        centroids=np.ascontiguousarray(C, dtype=np.float64),
-        k=int(C.shape[0]),
-        n_iter=n_iter,
-        objective=history[-1] if history else objective,
-        history=np.asarray(history),
-        converged=stop_reason == "converged",
+        labels=rows.labels(),
+        centroids=np.ascontiguousarray(rows.scale.centres(out.centres), dtype=np.float64),
+        k=int(out.centres.shape[0]),
+        n_iter=out.n_iter,
+        objective=float(history[-1]),
+        history=history,
+        converged=out.stop_reason == "converged",
         seconds=perf_counter() - t0,
-        metric=metric,
+        metric=m.name,
         backend="dask",
         init=init if isinstance(init, str) else "array",
-        stop_reason=stop_reason,
-        initial_centroids=C0,
+        stop_reason=out.stop_reason,
+        initial_centroids=rows.scale.centres(C0),
     )
+
+
+def initial_centroids(
+    X: Any,
+    k: int,
+    *,
+    init: str = "k-means||",
+    metric: str = "l2",
+    seed: Any = None,
+    client: Any = None,
+    oversampling: float = 0.5,
+    init_rounds: int = 5,
+    worker_timeout: float = WORKER_TIMEOUT,
+) -> np.ndarray:
+    """The centres :func:`kmeans` starts from for the same arguments, without running a round: ``(m, d)``, ``m <= k``."""
+    _check_dask_data(X)
+    m = get_metric(metric)
+    k = check_positive_int(k, "k")
+    check_choice(init, "init", INITS)
+    oversampling = check_finite_number(oversampling, "oversampling")
+    init_rounds = check_positive_int(init_rounds, "init_rounds")
+    worker_timeout = check_finite_number(worker_timeout, "worker_timeout")
+    rng = as_generator(seed)
+    rows, C, shrunk = _rows_and_start(X, k, m, init, rng, client, oversampling, init_rounds, worker_timeout)
+    if shrunk:
+        warnings.warn(_shrink_warning(rows, init, C.shape[0], k), stacklevel=2)
+    return rows.scale.centres(C)

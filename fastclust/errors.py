@@ -1,6 +1,8 @@
-"""The one exception type the library raises for bad input."""
+"""The one exception type the library raises for bad input, and its one warning of its own."""
 
 from __future__ import annotations
+
+__all__ = ["ConvergenceWarning", "FastclustError"]
 
 
 class FastclustError(ValueError):
@@ -10,3 +12,7 @@ class FastclustError(ValueError):
     ``ValueError`` (scikit-learn's estimator checks among it) keeps working.
     The message always names the argument, file or line at fault.
     """
+
+
+class ConvergenceWarning(UserWarning):
+    """The fit stopped before the labels stopped changing."""

@@ -8,7 +8,13 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._memory import distance_matrix
+from ._validation import check_weights, refuse_masked
 from .engine import assign, kmeans
+from .errors import FastclustError
+from .metrics import get_metric
+
+__all__ = ["KMeans"]
 
 
 class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
@@ -55,6 +61,7 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> KMeans:
         """Cluster ``X``; ``y`` is ignored."""
+        refuse_masked(X, "X")
         X = validate_data(self, X, dtype=[np.float64, np.float32])
         result = kmeans(
             X,
@@ -76,6 +83,7 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def _check(self, X: Any) -> np.ndarray:
         check_is_fitted(self)
+        refuse_masked(X, "X")
         return validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
 
     def predict(self, X: Any) -> np.ndarray:
@@ -87,16 +95,20 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         return self.fit(X, sample_weight=sample_weight).labels_
 
     def transform(self, X: Any) -> np.ndarray:
-        """Distance from every row to every centre: Euclidean (l2) or Manhattan (l1)."""
-        X = self._check(X).astype(np.float64)
-        C = self.cluster_centers_
-        if self.metric == "l2":
-            sq = (X * X).sum(1)[:, None] - 2.0 * X @ C.T + (C * C).sum(1)[None, :]
-            return np.sqrt(np.maximum(sq, 0.0))
-        return np.abs(X[:, None, :] - C[None, :, :]).sum(-1)
+        """Distance from every row to every centre: Euclidean (l2) or Manhattan (l1), shape ``(n, k)``.
+
+        Computed in chunks of rows: memory beyond the output stays O(chunk x k).
+        """
+        return distance_matrix(self._check(X), self.cluster_centers_, get_metric(self.metric), self.backend)
 
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
-        """Minus the objective of ``X`` under the fitted centres (higher is better)."""
+        """Minus the objective of ``X`` under the fitted centres (higher is better).
+
+        ``sample_weight`` follows :func:`fastclust.kmeans`'s rules (non-negative, one per row).
+        """
         X = self._check(X)
-        w = np.ones(X.shape[0]) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-        return -float(w @ assign(X, self.cluster_centers_, metric=self.metric, backend=self.backend)[1])
+        w = check_weights(sample_weight, X.shape[0])
+        value = -float(w @ assign(X, self.cluster_centers_, metric=self.metric, backend=self.backend)[1])
+        if not np.isfinite(value):
+            raise FastclustError("the score of X exceeds float64's range in X's units: divide X by a constant first")
+        return value

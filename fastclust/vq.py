@@ -255,11 +255,10 @@ def _compress_dask(
     X = (E / norms[:, None].astype(E.dtype)) if normalize else E
     if isinstance(init, str):
         init = "k-means||" if init == "k-means++" else init
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        res = dask_kmeans(X, k, init=init, seed=seed, max_iter=max_iter, client=client)
+    # k reduced / max_iter warnings reach the caller: the library silences none of its own
+    res = dask_kmeans(X, k, init=init, seed=seed, max_iter=max_iter, client=client)
     codebook = np.ascontiguousarray(res.centroids, dtype=np.float32)
-    codes: Any = res.labels.astype(code_dtype(codebook.shape[0]))
+    codes: Any = res.labels.to_dask().astype(code_dtype(codebook.shape[0]))
     recon = codes.map_blocks(
         lambda c: codebook[c], new_axis=1, chunks=(codes.chunks[0], (codebook.shape[1],)), dtype=np.float32
     )
@@ -281,6 +280,8 @@ def _compress_dask(
         seconds=perf_counter() - t0,
         engine="fastclust-dask",
         normalize=normalize,
+        converged=res.converged,
+        stop_reason=res.stop_reason,
     )
 
 

@@ -27,10 +27,10 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import fastclust as fc  # installed (pip install -e ".[bench]"): no sys.path edits
+from fastclust._validation import as_generator  # the library's one seed rule, here too
 
-import fastclust as fc  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 SHARED = Path(os.environ.get("FASTCLUST_SHARED", ROOT.parent / "shared" / "data"))
 
@@ -83,7 +83,7 @@ def machine() -> str:
 def warm_numba() -> float:
     """Load (or compile) every kernel once; return the seconds it took."""
     t0 = time.perf_counter()
-    rng = np.random.default_rng(0)
+    rng = as_generator(0)
     for d, dtype in ((3, np.float64), (20, np.float32)):
         X = rng.normal(size=(2000, d)).astype(dtype)
         for metric in ("l2", "l1"):
@@ -111,7 +111,7 @@ def football_pixels() -> np.ndarray:
 
 
 def unit_rows(n: int, d: int, seed: int = 0) -> np.ndarray:
-    X = np.random.default_rng(seed).normal(size=(n, d)).astype(np.float32)
+    X = as_generator(seed).normal(size=(n, d)).astype(np.float32)
     return X / np.linalg.norm(X, axis=1, keepdims=True)
 
 
@@ -127,7 +127,7 @@ def bench_kmeans(args: argparse.Namespace) -> None:
     colours, counts, inverse = fc.distinct_rows(pixels)
     rows = []
     for k in (3, 6, 12, 24, 48):
-        init = pixels[np.random.default_rng(k).choice(len(pixels), k, replace=False)]
+        init = pixels[as_generator(k).choice(len(pixels), k, replace=False)]
         t_nb, r_nb = timed(
             lambda: fc.kmeans(colours, k, init=init, sample_weight=counts, backend="numba"), args.repeats
         )
@@ -170,7 +170,7 @@ def bench_kmeans(args: argparse.Namespace) -> None:
 
     n, d, k, iters = 200_000, 64, 256, 20
     X = unit_rows(n, d)
-    init = X[np.random.default_rng(1).choice(n, k, replace=False)].astype(np.float64)
+    init = X[as_generator(1).choice(n, k, replace=False)].astype(np.float64)
     C32 = init.astype(np.float32)
     t_gemm = fastest(lambda: X @ C32.T, 10)
     with warnings.catch_warnings():
@@ -272,7 +272,7 @@ def bench_images(args: argparse.Namespace) -> None:
         px = img.reshape(-1, 3).astype(np.float64)
         prepared = fi.prepare_image(img)
         for k in fi.DEFAULT_KS:
-            init = px[np.random.default_rng(k).choice(len(px), k, replace=False)]
+            init = px[as_generator(k).choice(len(px), k, replace=False)]
             t_fc, r = timed(lambda: fi.compress(prepared, k, init=init), args.repeats)
             t_sk, sk = timed(lambda: sklearn_lloyd(px, init), 1)
             t_fa, fa = timed(lambda: faiss_kmeans(px, init, max(r.n_iter, 1)), 1)
@@ -325,7 +325,7 @@ def bench_images(args: argparse.Namespace) -> None:
 
     # 24-megapixel photo-like image, k = 48: smooth gradients plus sensor-like noise.
     h, w = 4000, 6000
-    rng = np.random.default_rng(0)
+    rng = as_generator(0)
     yy = np.linspace(0, 1, h, dtype=np.float32)[:, None]
     xx = np.linspace(0, 1, w, dtype=np.float32)[None, :]
     big = np.empty((h, w, 3), dtype=np.uint8)
@@ -413,7 +413,7 @@ def bench_vq(args: argparse.Namespace) -> None:
     print(f"numba warm-up (cache load or compile): {warm_numba():.2f} s")
     n, d, k, iters = 200_000, 64, 256, 20
     E = unit_rows(n, d, seed=2)
-    init = E[np.random.default_rng(3).choice(n, k, replace=False)]
+    init = E[as_generator(3).choice(n, k, replace=False)]
     C32 = init.astype(np.float32)
     t_gemm = fastest(lambda: E @ C32.T, 10)
     bound = t_gemm * (iters + 1)

@@ -25,7 +25,7 @@ def blobs(n=4003, d=6, seed=0, integer=False):
 
 
 def assert_same(res, ref):
-    np.testing.assert_array_equal(np.asarray(res.labels.compute()), ref.labels)
+    np.testing.assert_array_equal(res.labels.compute(), ref.labels)
     np.testing.assert_allclose(res.centroids, ref.centroids, rtol=1e-10, atol=1e-10)
     assert res.k == ref.k and res.n_iter == ref.n_iter and res.converged == ref.converged
 
@@ -128,19 +128,89 @@ def test_worker_killed_mid_fit_is_survived_or_a_clear_error(client):
     client.wait_for_workers(2, timeout=60)
 
 
-def test_drop_empty_renumbers_every_block_on_local_threads():
-    runner = fdist._Runner(da.from_array(np.zeros((6, 2)), chunks=(4, 2)), None)
-    C = np.arange(8.0).reshape(4, 2)
-    labels = [np.array([0, 2, 2, 3]), np.array([3, 0])]
-    C2, lab2 = fdist._drop_empty(runner, C, labels, np.array([2, 0, 2, 2]))
-    np.testing.assert_array_equal(C2, C[[0, 2, 3]])
-    assert [x.tolist() for x in lab2] == [[0, 1, 1, 2], [2, 0]]
-    assert fdist._drop_empty(runner, C, labels, np.array([1, 1, 1, 1]))[1] is labels
+def _rows_with_labels(client, k):
+    """DaskRows over a (6, 2) array in blocks of 4 and 2, assigned to ``k`` fixed centres."""
+    from fastclust.metrics import get_metric
+
+    X = da.from_array(np.arange(12.0).reshape(6, 2), chunks=(4, 2))
+    rows = fdist.DaskRows(X, client, get_metric("l2"), worker_timeout=30.0)
+    C = np.array([[0.0, 1.0], [100.0, 100.0], [6.0, 7.0], [10.0, 11.0]])[:k]
+    rows.assign(C, None)
+    return rows
+
+
+@pytest.mark.parametrize("where", ["threads", pytest.param("cluster", marks=pytest.mark.slow)])
+def test_renumber_applies_to_every_block(where, request):
+    client = request.getfixturevalue("client") if where == "cluster" else None
+    rows = _rows_with_labels(client, 4)
+    assert rows.labels().compute().tolist() == [0, 0, 2, 2, 2, 3]
+    np.testing.assert_array_equal(rows.weights(4), [2, 0, 3, 1])
+    rows.renumber(np.array([True, False, True, True]))  # cluster 1 is empty: dropped, 2 -> 1, 3 -> 2
+    np.testing.assert_array_equal(rows.weights(3), [2, 3, 1])
+    assert rows.labels().compute().tolist() == [0, 0, 1, 1, 1, 2]
+
+
+def test_same_loop_same_policies_as_in_memory():
+    """reseed / error / drop on Dask blocks give the in-memory engine's results (same helper, same loop)."""
+    rng = np.random.default_rng(3)
+    X = np.vstack([rng.normal(size=(50, 2)), rng.normal(size=(50, 2)) + 10])
+    init = np.array([[0.0, 0.0], [10.0, 10.0], [100.0, 100.0]])
+    D = da.from_array(X, chunks=(30, 2))
+    with pytest.raises(FastclustError, match=r"cluster\(s\) \[2\] became empty in round 1"):
+        fdist.kmeans(D, 3, init=init, empty="error")
+    for empty in ("reseed", "drop"):
+        assert_same(fdist.kmeans(D, 3, init=init, empty=empty), fc.kmeans(X, 3, init=init, empty=empty))
+    assert fdist.kmeans(D, 3, init=init, empty="reseed").k == 3
+
+
+def test_stop_rule_is_shared_and_detects_a_cycle():
+    """One rule for both paths: a labeling seen twice without a new minimum in between is a stall."""
+    from fastclust._lloyd import Step, StopRule
+
+    rule = StopRule()
+    digests = iter([b"a", b"b", b"a"])
+    assert rule.observe(Step(5.0, 3), lambda: b"x") is None  # new minimum: no fingerprint needed
+    assert rule.observe(Step(5.0, 2), lambda: next(digests)) is None
+    assert rule.observe(Step(5.0, 2), lambda: next(digests)) is None
+    assert rule.observe(Step(5.0, 2), lambda: next(digests)) == "stalled"
+    assert rule.observe(Step(4.0, 0), lambda: b"y") == "converged"
+    import inspect
+
+    assert "_lloyd.run(" in inspect.getsource(fdist.kmeans) and "_lloyd.run(" in inspect.getsource(fc.kmeans)
+
+
+def test_initial_centroids_without_a_round_match_the_fit():
+    X = blobs(3000, 4, seed=8)
+    D = da.from_array(X, chunks=800)
+    for init in ("k-means||", "k-means++", "random", "random-uniform"):
+        C = fdist.initial_centroids(D, 5, init=init, seed=4)
+        assert C.shape == (5, 4)
+        np.testing.assert_array_equal(C, fdist.kmeans(D, 5, init=init, seed=4, max_iter=50).initial_centroids)
+    # in memory too, k-means|| included
+    for init in ("k-means||", "k-means++", "random", "random-uniform"):
+        np.testing.assert_array_equal(
+            fc.initial_centroids(X, 5, init=init, seed=4), fc.kmeans(X, 5, init=init, seed=4).initial_centroids
+        )
+
+
+def test_labels_are_a_distinct_lazy_type():
+    res = fdist.kmeans(da.from_array(blobs(), chunks=1000), 4, seed=0)
+    assert isinstance(res.labels, fdist.DaskLabels) and not isinstance(res.labels, np.ndarray)
+    assert isinstance(res.labels.to_dask(), da.Array) and res.labels.shape == (4003,)
+    np.testing.assert_array_equal(np.asarray(res.labels), res.labels.compute())
 
 
 @pytest.mark.slow
-def test_drop_empty_on_the_cluster(client):
-    runner = fdist._Runner(da.from_array(np.zeros((6, 2)), chunks=(4, 2)), client)
-    labels = [client.scatter(np.array([0, 2, 2, 3])), client.scatter(np.array([3, 0]))]
-    _, lab2 = fdist._drop_empty(runner, np.arange(8.0).reshape(4, 2), labels, np.array([2, 0, 2, 2]))
-    assert [x.tolist() for x in client.gather(lab2)] == [[0, 1, 1, 2], [2, 0]]
+def test_labels_after_the_client_closed_raise_a_clear_error():
+    X = blobs(2000, 3, seed=6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cluster = distributed.LocalCluster(n_workers=1, processes=False, dashboard_address=None)
+    with cluster, distributed.Client(cluster) as c:
+        res = fdist.kmeans(da.from_array(X, chunks=500), 3, seed=0, client=c)
+        inside = res.labels.compute()  # read while the client is open: works
+        address = c.scheduler.address
+    np.testing.assert_array_equal(inside, fc.kmeans(X, 3, init=res.initial_centroids).labels)
+    for read in (res.labels.compute, res.labels.to_dask):
+        with pytest.raises(FastclustError, match=f"lived on the workers of the dask cluster at {address}.*closed"):
+            read()

@@ -215,3 +215,68 @@ def test_import_without_numba_uses_numpy_backend():
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert "numba is not installed" in out.stdout
+
+
+def test_numpy_backend_never_imports_numba():
+    """backend="numpy" must not load numba, even where it is installed (the update step once did)."""
+    code = (
+        "import sys, numpy as np, fastclust as fc\n"
+        "X = np.random.default_rng(0).normal(size=(300, 3))\n"
+        "for metric in ('l2', 'l1'):\n"
+        "    for init in ('k-means++', 'random', 'random-uniform', 'k-means||'):\n"
+        "        fc.kmeans(X, 4, metric=metric, init=init, seed=0, backend='numpy', empty='reseed')\n"
+        "fc.assign(X, X[:3], backend='numpy')\n"
+        "fc.KMeans(3, backend='numpy', random_state=0).fit(X).transform(X)\n"
+        "assert 'numba' not in sys.modules, sorted(m for m in sys.modules if 'numba' in m)[:5]\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
+def test_metric_record_is_the_one_place():
+    from fastclust.metrics import METRICS, get_metric
+
+    assert METRICS == fc.METRICS == ("l2", "l1")
+    l2, l1 = get_metric("l2"), get_metric("l1")
+    assert (l2.centre, l1.centre) == ("mean", "median") and (l2.power, l1.power) == (2, 1)
+    old, new = np.zeros((1, 2)), np.array([[3.0, 4.0]])
+    assert l2.drift(old, new)[0] == 5.0 and l1.drift(old, new)[0] == 7.0
+    with pytest.raises(FastclustError, match="metric='cosine' is not one of 'l2', 'l1'"):
+        get_metric("cosine")
+
+
+def test_transform_memory_is_chunk_by_k(backend):
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20_000, 32))
+    est = fc.KMeans(8, metric="l1", backend=backend, random_state=0, max_iter=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", fc.ConvergenceWarning)
+        est.fit(X[:2000])
+    tracemalloc.start()
+    D = est.transform(X)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    # output 1.3 MB; the old L1 path built an (n, k, d) array: 41 MB
+    assert D.shape == (20_000, 8) and peak < 8 * 2**20
+    np.testing.assert_allclose(D, np.abs(X[:, None, :] - est.cluster_centers_[None]).sum(-1), rtol=1e-12)
+
+
+def test_kmeans_parallel_init_in_memory(backend):
+    """init="k-means||" runs the Dask initialiser's code on one in-memory block."""
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(3000, 3)) + rng.integers(0, 6, size=(3000, 1)) * 4.0
+    a = fc.kmeans(X, 6, init="k-means||", seed=0, backend=backend)
+    b = fc.kmeans(X, 6, init="k-means||", seed=0, backend=backend)
+    np.testing.assert_array_equal(a.labels, b.labels)
+    assert a.k == 6 and a.converged and a.init == "k-means||"
+    assert a.objective <= 1.05 * fc.kmeans(X, 6, seed=0, backend=backend).objective
+    np.testing.assert_array_equal(a.initial_centroids, fc.initial_centroids(X, 6, init="k-means||", seed=0))
+    # too few candidates per pass still gives k; rows of zero weight are never candidates
+    far = np.vstack([X, np.full((500, 3), 1000.0)])
+    w = np.r_[np.ones(3000), np.zeros(500)]
+    C = fc.initial_centroids(far, 40, init="k-means||", seed=1, sample_weight=w, oversampling=0.05, backend=backend)
+    assert C.shape == (40, 3) and np.abs(C).max() < 100
+    three = np.repeat(np.eye(3), 10, axis=0)
+    with pytest.warns(UserWarning, match="only 3 distinct rows"):
+        assert fc.kmeans(three, 5, init="k-means||", seed=0, backend=backend).k == 3

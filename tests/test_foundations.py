@@ -56,3 +56,32 @@ def test_spawned_streams_are_reproducible_and_independent_of_siblings():
     assert len(set(a)) == 3
     # the first child does not depend on how many siblings were spawned
     assert spawn(7, 1)[0].random() == a[0]
+
+
+def test_version_comes_from_the_installed_metadata_with_a_fallback(monkeypatch):
+    import importlib.metadata
+
+    import fastclust
+
+    assert fastclust.__version__ == importlib.metadata.version("fastclust")
+
+    def missing(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", missing)  # the Gradescope zip: sources, no metadata
+    assert fastclust._version() == "0+unknown"
+
+
+def test_public_modules_declare_all():
+    import importlib
+
+    for name in ("fastclust", "fastclust.engine", "fastclust.estimator", "fastclust.metrics", "fastclust.seeding"):
+        module = importlib.import_module(name)
+        assert module.__all__ and all(hasattr(module, n) for n in module.__all__), name
+
+
+def test_distributed_declares_all():
+    pytest.importorskip("dask")
+    from fastclust import distributed
+
+    assert distributed.__all__ and all(hasattr(distributed, n) for n in distributed.__all__)

@@ -1,24 +1,36 @@
-"""Each numba kernel against its numpy twin, and the bounded assignment against a full scan."""
+"""Each numba kernel against its numpy twin, and the bounded assignment against a full scan.
+
+The twins share one contract (see fastclust/_kernels.py): float32 or float64 inputs in any
+layout, float64 arithmetic, int64 labels, ties to the lowest index. Hypothesis drives both
+with the same arguments across dtypes, C/F order and exact ties, and every output must agree
+bit for bit, dtype included.
+"""
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import fastclust as fc
 from fastclust import _reference as ref
+from fastclust._codes import MANHATTAN, SQEUCLIDEAN
 
 kernels = pytest.importorskip("fastclust._kernels", reason="numba is not installed") if fc.numba_available() else None
 needs_numba = pytest.mark.skipif(kernels is None, reason="numba is not installed")
+CODES = [SQEUCLIDEAN, MANHATTAN]
 
 
 def full_scan(X, C, metric):
     diff = X[:, None, :] - C[None, :, :]
-    D = (diff**2).sum(-1) if metric == 0 else np.abs(diff).sum(-1)
+    D = (diff**2).sum(-1) if metric == SQEUCLIDEAN else np.abs(diff).sum(-1)
     return D.argmin(1), D
 
 
-@pytest.mark.parametrize("metric", [0, 1])
+@pytest.mark.parametrize("metric", CODES)
 @pytest.mark.parametrize("impl", ["numpy", pytest.param("numba", marks=needs_numba)])
 def test_bounded_assignment_equals_full_scan_over_rounds(metric, impl):
     ops = ref if impl == "numpy" else kernels
@@ -36,45 +48,149 @@ def test_bounded_assignment_equals_full_scan_over_rounds(metric, impl):
             scanned_later.append(n_scanned)
         new = np.array([X[labels == j].mean(0) if (labels == j).any() else C[j] for j in range(12)])
         step = np.abs(new - C)
-        drift = np.sqrt((step**2).sum(1)) if metric == 0 else step.sum(1)
+        drift = np.sqrt((step**2).sum(1)) if metric == SQEUCLIDEAN else step.sum(1)
         C = new
     assert min(scanned_later) < 3000 // 2  # the bounds really skip work once centroids settle
 
 
-@needs_numba
-@pytest.mark.parametrize("metric", [0, 1])
-def test_bounded_twins_identical_on_ties(metric):
-    X = np.array([[0.0, 0.0], [1.0, 0.0], [2.0, 0.0], [1.0, 1.0]] * 5)
-    C = np.array([[0.0, 0.0], [2.0, 0.0], [1.0, 0.5]])
-    args = (X, C, metric, np.zeros(20, dtype=np.int64), np.zeros(20), np.zeros(3), 1e-9)
-    for a, b in zip(ref.assign_bounded(*args), kernels.assign_bounded(*args), strict=True):
+def test_twins_take_the_same_arguments_and_use_them_all():
+    names = [
+        "argmin_shifted",
+        "assign_bounded",
+        "cluster_medians",
+        "cluster_sums",
+        "edges_to_csr",
+        "pairwise_distances",
+    ]
+    assert sorted(ref.__all__) == names
+    if kernels is not None:
+        assert sorted(kernels.__all__) == names
+        for name in names:
+            assert list(inspect.signature(getattr(ref, name)).parameters) == list(
+                inspect.signature(getattr(kernels, name)).parameters
+            ), name
+    # The numpy twin of cluster_medians walks `order` like the kernel: a wrong order changes its answer.
+    X = np.array([[3.0], [1.0], [2.0]])
+    good = np.argsort(X, axis=0, kind="stable").T.copy()
+    w, labels = np.ones(3), np.zeros(3, dtype=np.int64)
+    assert ref.cluster_medians(X, w, labels, 1, good)[0, 0] == 2.0
+    assert ref.cluster_medians(X, w, labels, 1, np.array([[0, 1, 2]]))[0, 0] != 2.0
+
+
+def test_pairwise_distances_axes_follow_the_arguments():
+    A = np.zeros((2, 3))
+    B = np.ones((5, 3))
+    assert ref.pairwise_distances(A, B, SQEUCLIDEAN).shape == (2, 5)
+    assert ref.pairwise_distances(B, A, MANHATTAN).shape == (5, 2)
+    np.testing.assert_array_equal(ref.pairwise_distances(A, B, MANHATTAN), np.full((2, 5), 3.0))
+
+
+# --- the shared contract, driven by hypothesis ----------------------------------------------------
+
+
+@st.composite
+def kernel_inputs(draw):
+    """Small integer-valued data (exact ties everywhere) or continuous data, in either dtype and order."""
+    n = draw(st.integers(1, 60))
+    d = draw(st.integers(1, 5))
+    k = draw(st.integers(1, 6))
+    seed = draw(st.integers(0, 2**31 - 1))
+    rng = np.random.default_rng(seed)
+    if draw(st.booleans()):
+        X = rng.integers(0, 4, size=(n, d)).astype(np.float64)  # ties
+        C = rng.integers(0, 4, size=(k, d)) + draw(st.sampled_from([0.0, 0.5]))
+    else:
+        X = rng.normal(size=(n, d)) * 10 ** draw(st.integers(-3, 3))
+        C = rng.normal(size=(k, d))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    c_dtype = draw(st.sampled_from([np.float32, np.float64]))
+    order = draw(st.sampled_from(["C", "F"]))
+    X = np.array(X, dtype=dtype, order=order)
+    C = np.array(C, dtype=c_dtype, order=draw(st.sampled_from(["C", "F"])))
+    w = rng.choice([0.0, 0.5, 1.0, 2.5], size=n) if draw(st.booleans()) else np.ones(n)
+    labels = rng.integers(0, k, size=n).astype(np.int64)
+    metric = draw(st.sampled_from(CODES))
+    return X, C, w, labels, k, metric
+
+
+CONTRACT = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def same(a, b):
+    """Bit-identical, dtype included (scalars compared as Python numbers)."""
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        a, b = np.asarray(a), np.asarray(b)
+        assert a.dtype == b.dtype and a.shape == b.shape
         np.testing.assert_array_equal(a, b)
+    else:
+        assert int(a) == int(b)
 
 
 @needs_numba
-def test_cluster_medians_twins_identical_with_fractional_weights_and_ties():
+@CONTRACT
+@given(kernel_inputs())
+def test_pairwise_and_bounded_twins_identical(inputs):
+    X, C, w, labels, k, metric = inputs
+    same(kernels.pairwise_distances(X, C, metric), ref.pairwise_distances(X, C, metric))
+    same(kernels.pairwise_distances(C, X, metric), ref.pairwise_distances(C, X, metric))
+    lower = np.zeros(X.shape[0])
+    drift = np.zeros(k)
+    for a, b in zip(
+        kernels.assign_bounded(X, C, metric, labels * 0, lower, drift, 1e-9),
+        ref.assign_bounded(X, C, metric, labels * 0, lower, drift, 1e-9),
+        strict=True,
+    ):
+        same(a, b)
+    # a second, bounded round from the first round's labels and bounds, after a small move
+    lab, _, low, _ = ref.assign_bounded(X, C, metric, labels * 0, lower, drift, 1e-9)
+    C2 = np.asarray(C, dtype=np.float64) + 0.25
+    step = np.full(k, 0.25 * X.shape[1]) if metric == MANHATTAN else np.full(k, 0.25 * np.sqrt(X.shape[1]))
+    for a, b in zip(
+        kernels.assign_bounded(X, C2, metric, lab, low, step, 1e-9),
+        ref.assign_bounded(X, C2, metric, lab, low, step, 1e-9),
+        strict=True,
+    ):
+        same(a, b)
+    want, D = full_scan(X.astype(np.float64), C2, metric)
+    np.testing.assert_array_equal(ref.assign_bounded(X, C2, metric, lab, low, step, 1e-9)[0], want)
+
+
+@needs_numba
+@CONTRACT
+@given(kernel_inputs())
+def test_update_twins_identical(inputs):
+    X, _, w, labels, k, _ = inputs
+    same(kernels.cluster_sums(X, w, labels, k), ref.cluster_sums(X, w, labels, k))
+    order = np.argsort(X, axis=0, kind="stable").T.copy()
+    same(kernels.cluster_medians(X, w, labels, k, order), ref.cluster_medians(X, w, labels, k, order))
+
+
+@needs_numba
+@CONTRACT
+@given(kernel_inputs(), st.sampled_from([np.float32, np.float64]))
+def test_argmin_shifted_twins_identical(inputs, h_dtype):
+    X, C, _, _, _, _ = inputs
+    P = X @ np.asarray(C, dtype=X.dtype).T
+    if P.shape[1] > 1:
+        P[:, -1] = P[:, 0]  # an exact tie: the lowest index must win in both
+    h = (0.5 * (np.asarray(C, dtype=np.float64) ** 2).sum(1)).astype(h_dtype)
+    for a, b in zip(kernels.argmin_shifted(P, h), ref.argmin_shifted(P, h), strict=True):
+        same(a, b)
+
+
+@pytest.mark.parametrize("impl", ["numpy", pytest.param("numba", marks=needs_numba)])
+def test_weighted_medians_match_numpy_median_of_repeated_values(impl):
+    ops = ref if impl == "numpy" else kernels
     rng = np.random.default_rng(4)
     X = rng.integers(0, 5, size=(500, 4)).astype(float)
-    w = rng.choice([0.0, 0.5, 1.0, 2.5], size=500)
+    w = rng.integers(0, 4, size=500).astype(float)
     labels = rng.integers(0, 9, size=500)
     order = np.argsort(X, axis=0, kind="stable").T.copy()
-    np.testing.assert_array_equal(
-        kernels.cluster_medians(X, w, labels, 10, order), ref.cluster_medians(X, w, labels, 10, order)
-    )
-
-
-@needs_numba
-def test_cluster_sums_and_argmin_twins_identical():
-    rng = np.random.default_rng(5)
-    X = rng.normal(size=(1000, 7))
-    w = rng.random(1000)
-    labels = rng.integers(0, 6, size=1000)
-    np.testing.assert_array_equal(kernels.cluster_sums(X, w, labels, 6, 3), ref.cluster_sums(X, w, labels, 6, 3))
-    P = rng.normal(size=(50, 9)).astype(np.float32)
-    P[:, 4] = P[:, 2]  # exact ties: the lowest index must win in both
-    h = np.zeros(9, dtype=np.float32)
-    for a, b in zip(kernels.argmin_shifted(P, h), ref.argmin_shifted(P, h), strict=True):
-        np.testing.assert_array_equal(a, b)
-    C = rng.normal(size=(4, 7))
-    for metric in (0, 1):
-        np.testing.assert_array_equal(kernels.distances_to(X, C, metric), ref.distances_to(X, C, metric))
+    got = ops.cluster_medians(X, w, labels, 10, order)
+    for j in range(10):
+        members = (labels == j) & (w > 0)
+        if not members.any():
+            assert np.isnan(got[j]).all()
+            continue
+        want = np.median(np.repeat(X[members], w[members].astype(int), axis=0), axis=0)
+        np.testing.assert_array_equal(got[j], want)

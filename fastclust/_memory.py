@@ -1,0 +1,353 @@
+"""Rows in this process's memory: assignment, centre updates and the Lloyd loop's data access.
+
+:class:`InMemoryRows` is one of the two implementations of the data access the
+Lloyd loop (:mod:`fastclust._lloyd`) and the initialisers (:mod:`fastclust.seeding`)
+are written against; the other, over Dask blocks, lives in
+:mod:`fastclust.distributed` and runs the same :class:`Block` code on the workers.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, nullcontext
+from types import ModuleType
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ._backends import resolve_backend
+from ._lloyd import Step
+from ._scale import Scale
+from .metrics import Metric
+
+__all__ = [
+    "Assigner",
+    "Block",
+    "InMemoryRows",
+    "column_order",
+    "distance_matrix",
+    "in_memory_rows",
+    "largest_magnitude",
+    "make_block",
+    "nearest",
+    "uses_blas",
+]
+
+#: From this many features and rows on, L2 assignment uses chunked BLAS products instead of
+#: direct loops (below that many rows, per-call overhead outweighs what BLAS saves).
+WIDE_MIN_FEATURES = 16
+WIDE_MIN_ROWS = 4096
+#: Rows per BLAS chunk: the (chunk x k) products of one chunk stay in a core's cache.
+WIDE_CHUNK_ROWS = 256
+#: Rows per chunk of a distance matrix: temporaries stay O(chunk x k).
+CHUNK_ROWS = 4096
+
+
+def uses_blas(n: int, d: int, metric: Metric) -> bool:
+    """Whether L2 assignment of an ``(n, d)`` block goes through BLAS products (wide and tall enough)."""
+    return metric.name == "l2" and d >= WIDE_MIN_FEATURES and n >= WIDE_MIN_ROWS
+
+
+def largest_magnitude(A: np.ndarray) -> float:
+    """``max |a|`` over ``A`` (0 when empty) without an ``|A|``-sized temporary."""
+    if A.size == 0:
+        return 0.0
+    return max(abs(float(A.max())), abs(float(A.min())))
+
+
+def working_dtype(X: np.ndarray, metric: Metric) -> np.dtype:
+    """float32 only where it pays off (the BLAS path); float64 everywhere else."""
+    if X.dtype == np.float32 and uses_blas(X.shape[0], X.shape[1], metric):
+        return np.dtype(np.float32)
+    return np.dtype(np.float64)
+
+
+class Block(NamedTuple):
+    """One block of rows as assignment wants it, with what it precomputes once per fit.
+
+    Plain arrays only, so a block pickles to a Dask worker and stays there.
+    """
+
+    X: np.ndarray
+    """(n, d) float64, or float32 on the BLAS path; C-contiguous."""
+    w: np.ndarray | None
+    """(n,) float64 weights, or None for unit weights."""
+    sq_norms: np.ndarray | None
+    """|x|^2 in float64 when assignment uses BLAS products, else None."""
+    margin: float
+    """Absolute rounding slack for the assignment bounds (direct path)."""
+
+
+def make_block(X: np.ndarray, w: np.ndarray | None, metric: Metric) -> Block:
+    """A :class:`Block` of ``X`` (converted to its working dtype) and weights ``w``."""
+    X = np.ascontiguousarray(X, dtype=working_dtype(X, metric))
+    wide = uses_blas(X.shape[0], X.shape[1], metric)
+    # |x|^2 in float64, so the BLAS form can report true squared distances.
+    sq_norms = np.einsum("ij,ij->i", X, X, dtype=np.float64) if wide else None
+    # Far above the rounding that accumulates, far below any real gap.
+    margin = 0.0 if wide else 1e-9 * (largest_magnitude(X) + 1.0)
+    return Block(X, w, sq_norms, margin)
+
+
+def _n_threads() -> int:
+    try:
+        import numba
+
+        return int(numba.get_num_threads())
+    except ImportError:  # pragma: no cover - only reached with backend="numba"
+        return os.cpu_count() or 1
+
+
+@functools.lru_cache(maxsize=1)
+def _blas_controller() -> Any:
+    """threadpoolctl's view of the loaded BLAS libraries, built once: building it reads /proc."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
+        return None
+    return ThreadpoolController()
+
+
+def _single_threaded_blas() -> Any:
+    """Limit BLAS to one thread while our own threads each run one product."""
+    controller = _blas_controller()
+    if controller is None:  # pragma: no cover
+        return nullcontext()
+    return controller.limit(limits=1, user_api="blas")
+
+
+class Assigner:
+    """Nearest-centre assignment of one block: direct bounded loops, or chunked BLAS for wide L2 data."""
+
+    def __init__(self, ops: ModuleType, backend: str, block: Block, metric: Metric) -> None:
+        self.ops = ops
+        self.block = block
+        self.metric = metric
+        self.wide = block.sq_norms is not None
+        threads = _n_threads() if backend == "numba" else 1
+        self.threads = threads if self.wide and block.X.shape[0] >= 4 * WIDE_CHUNK_ROWS else 1
+
+    def __call__(
+        self,
+        C: np.ndarray,
+        labels: np.ndarray | None = None,
+        lower: np.ndarray | None = None,
+        drift: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Return ``(labels, min_dist, lower)``; ``min_dist`` in the metric's units (squared for L2).
+
+        With the previous round's ``labels`` and ``lower`` bounds and the centres'
+        ``drift`` since, direct assignment skips the samples whose centre provably
+        stays nearest (same labels as a full scan). ``lower`` is None on the BLAS path.
+        """
+        X = self.block.X
+        if self.wide:
+            new_labels, score = self._assign_blas(C)
+            assert self.block.sq_norms is not None
+            return new_labels, np.maximum(self.block.sq_norms + 2.0 * score.astype(np.float64), 0.0), None
+        n, k = X.shape[0], C.shape[0]
+        if labels is None or lower is None or drift is None:
+            labels, lower, drift = np.zeros(n, dtype=np.int64), np.zeros(n), np.zeros(k)
+        new_labels, min_dist, new_lower, _ = self.ops.assign_bounded(
+            X, C, self.metric.code, labels, lower, drift, self.block.margin
+        )
+        return new_labels, min_dist, new_lower
+
+    def _assign_blas(self, C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        X = self.block.X
+        n = X.shape[0]
+        Cx = np.ascontiguousarray(C, dtype=X.dtype)
+        CT = np.ascontiguousarray(Cx.T)
+        half_norms = 0.5 * np.einsum("ij,ij->i", Cx, Cx)
+        labels = np.empty(n, dtype=np.int64)
+        score = np.empty(n, dtype=X.dtype)
+
+        def work(start: int, stop: int) -> None:
+            for s in range(start, stop, WIDE_CHUNK_ROWS):
+                e = min(s + WIDE_CHUNK_ROWS, stop)
+                labels[s:e], score[s:e] = self.ops.argmin_shifted(X[s:e] @ CT, half_norms)
+
+        if self.threads == 1:
+            work(0, n)
+            return labels, score
+        # One contiguous block of chunks per thread, like scikit-learn's OpenMP loop: each
+        # thread multiplies its own chunk (single-threaded BLAS) and reduces it while hot.
+        n_chunks = -(-n // WIDE_CHUNK_ROWS)
+        edges = [min(n, (n_chunks * t // self.threads) * WIDE_CHUNK_ROWS) for t in range(self.threads + 1)]
+        with ExitStack() as stack:
+            stack.enter_context(_single_threaded_blas())
+            pool = stack.enter_context(ThreadPoolExecutor(self.threads))
+            list(pool.map(work, edges[:-1], edges[1:]))
+        return labels, score
+
+    def pairwise(self, centres: np.ndarray) -> np.ndarray:
+        """Distances (metric units) from each of ``centres`` to every sample: shape ``(len(centres), n)``."""
+        X = self.block.X
+        if not self.wide:
+            return self.ops.pairwise_distances(np.ascontiguousarray(centres, dtype=np.float64), X, self.metric.code)
+        assert self.block.sq_norms is not None
+        Cx = np.ascontiguousarray(centres, dtype=X.dtype)
+        prod = (Cx @ X.T).astype(np.float64)
+        cc = np.einsum("ij,ij->i", Cx, Cx, dtype=np.float64)
+        return np.maximum(self.block.sq_norms[None, :] - 2.0 * prod + cc[:, None], 0.0)
+
+
+def nearest(block: Block, C: np.ndarray, metric: Metric, backend: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(labels, min_dist)`` of every row of ``block`` against centres ``C``: one full assignment."""
+    backend_name, ops = resolve_backend(backend)
+    labels, dist, _ = Assigner(ops, backend_name, block, metric)(np.ascontiguousarray(C, dtype=np.float64))
+    return labels, dist
+
+
+def distance_matrix(X: np.ndarray, C: np.ndarray, metric: Metric, backend: str) -> np.ndarray:
+    """True distances (Euclidean or Manhattan, not squared) from every row of ``X`` to every centre: ``(n, k)``.
+
+    Chunked over rows, so memory beyond the output stays O(chunk x k); computed at
+    a safe power-of-two scale, so extreme data neither overflows nor underflows.
+    """
+    _, ops = resolve_backend(backend)
+    X = X.astype(np.float64, copy=False)
+    C = np.asarray(C, dtype=np.float64)
+    scale = Scale.choose(max(largest_magnitude(X), largest_magnitude(C)), X.dtype)
+    Xs, Cs = scale.data(X), np.ascontiguousarray(scale.data(C))
+    out = np.empty((X.shape[0], C.shape[0]))
+    for s in range(0, X.shape[0], CHUNK_ROWS):
+        out[s : s + CHUNK_ROWS] = ops.pairwise_distances(Xs[s : s + CHUNK_ROWS], Cs, metric.code)
+    if metric.power == 2:
+        np.sqrt(out, out=out)
+    return scale.centres(out)  # a true distance scales like a coordinate
+
+
+def column_order(X: np.ndarray) -> np.ndarray:
+    """Stable argsort of every column, shape ``(d, n)``: what the median kernels walk.
+
+    Columns of small non-negative integers (pixel values) are sorted as uint16,
+    which numpy sorts by radix in O(n); the order is the same either way.
+    """
+    order = np.empty((X.shape[1], X.shape[0]), dtype=np.int64)
+    for f in range(X.shape[1]):
+        col = X[:, f]
+        if col.min() >= 0 and col.max() < 65536 and np.array_equal(col, np.floor(col)):
+            col = col.astype(np.uint16)
+        order[f] = np.argsort(col, kind="stable")
+    return order
+
+
+class InMemoryRows:
+    """The Lloyd loop's data access for one array in this process (see :class:`fastclust._lloyd.Rows`).
+
+    Holds the current labels, each sample's distance to its centre and the
+    assignment's lower bounds; also offers the one-block view the initialisers
+    use (:class:`fastclust.seeding.Blocks`), so k-means|| runs here as on Dask.
+    """
+
+    def __init__(self, block: Block, metric: Metric, backend: str) -> None:
+        assert block.w is not None
+        self.block = block
+        self.X = block.X
+        self.w: np.ndarray = block.w
+        self.metric = metric
+        self.backend, self.ops = resolve_backend(backend)
+        self.assigner = Assigner(self.ops, self.backend, block, metric)
+        self.labels: np.ndarray | None = None
+        self.min_dist: np.ndarray | None = None
+        self.lower: np.ndarray | None = None
+        self._order: np.ndarray | None = None
+
+    # --- the Lloyd loop's interface -------------------------------------------------------------
+
+    def assign(self, C: np.ndarray, drift: np.ndarray | None) -> Step:
+        old = self.labels
+        if old is None or self.lower is None:
+            labels, self.min_dist, self.lower = self.assigner(C)
+        else:
+            labels, self.min_dist, self.lower = self.assigner(C, old, self.lower, drift)
+        self.labels = labels
+        n_changed = labels.shape[0] if old is None else int(np.count_nonzero(labels != old))
+        # not w @ d: BLAS threads left spinning would steal our cores
+        return Step(float((self.w * self.min_dist).sum()), n_changed)
+
+    def weights(self, k: int) -> np.ndarray:
+        assert self.labels is not None
+        return np.bincount(self.labels, weights=self.w, minlength=k)
+
+    def update(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        assert self.labels is not None
+        weight = self.weights(k)
+        if self.metric.centre == "median" and self._order is None:
+            self._order = column_order(self.X)  # once per fit: every round walks it
+        order = self._order if self._order is not None else np.zeros((0, 0), dtype=np.int64)
+        return self.metric.update(self.ops, self.X, self.w, self.labels, weight, order), weight
+
+    def farthest(self, m: int) -> np.ndarray:
+        """Up to ``m`` samples of positive weight, farthest from their centres first (ties: lowest index)."""
+        assert self.min_dist is not None
+        far = np.where(self.w > 0, self.min_dist, -1.0)
+        chosen = []
+        for _ in range(m):
+            p = int(np.argmax(far))
+            if far[p] <= 0.0:  # every sample left sits on its centre: nothing worth moving
+                break
+            chosen.append(p)
+            far[p] = -1.0
+        return np.asarray(chosen, dtype=np.int64)
+
+    def relabel(self, samples: np.ndarray, clusters: np.ndarray) -> None:
+        assert self.labels is not None
+        self.labels = self.labels.copy()
+        self.labels[samples] = clusters
+        self.lower = None  # moved samples changed cluster: their bounds no longer hold
+
+    def renumber(self, keep: np.ndarray) -> None:
+        assert self.labels is not None
+        self.labels = (np.cumsum(keep) - 1)[self.labels]
+
+    def fingerprint(self) -> bytes:
+        assert self.labels is not None
+        return hashlib.blake2b(self.labels.tobytes(), digest_size=16).digest()
+
+    # --- the initialisers' interface ------------------------------------------------------------
+
+    @property
+    def rows(self) -> list[int]:
+        return [self.X.shape[0]]
+
+    @property
+    def n_features(self) -> int:
+        return int(self.X.shape[1])
+
+    def block_weights(self) -> list[np.ndarray] | None:
+        return [self.w]
+
+    def map(self, fn: Callable[..., Any], *per_block: list[Any], **shared: Any) -> list[Any]:
+        return [fn(self.block, *(arg[0] for arg in per_block), **shared)]
+
+    def part(self, handles: list[Any], index: int) -> list[Any]:
+        return [h[index] for h in handles]
+
+    def gather(self, handles: list[Any]) -> list[Any]:
+        return handles
+
+    def take(self, indices: np.ndarray) -> np.ndarray:
+        return np.array(self.X[indices], dtype=np.float64, order="C")
+
+    def sample(self, rng: np.random.Generator) -> InMemoryRows:
+        """The rows the sample-based initialisers run on: all of them, here (no draw)."""
+        return self
+
+
+def in_memory_rows(
+    X: np.ndarray, w: np.ndarray, metric: Metric, backend: str, extra: np.ndarray | None = None
+) -> tuple[InMemoryRows, Scale]:
+    """Validated ``X`` and ``w`` as :class:`InMemoryRows` in their working dtype, rescaled by a power of
+    two where extreme (see :mod:`fastclust._scale`); ``extra`` (explicit centres) counts towards X's magnitude."""
+    X = X.astype(working_dtype(X, metric), copy=False)
+    largest = largest_magnitude(X)
+    if extra is not None:
+        largest = max(largest, largest_magnitude(extra))
+    scale = Scale.choose(largest, X.dtype, float(w.max()))
+    return InMemoryRows(make_block(scale.data(X), scale.weights(w), metric), metric, backend), scale
