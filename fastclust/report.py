@@ -766,7 +766,7 @@ def _typst_table(
         grid = f"#columns(2, gutter: 14pt)[{grid}]"
     fig = f"#figure(kind: table, caption: [{_txt(table.title)}])[\n  #set text(size: {size})\n  {grid}{note}\n]{lab}\n"
     # long tables may break across pages (their header repeats); short ones move whole, caption included
-    if len(table.rows) > 24:
+    if len(table.rows) > 45:
         fig = f"#[\n#show figure: set block(breakable: true)\n{fig}]\n"
     return fig + "\n"
 
