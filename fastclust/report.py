@@ -97,8 +97,8 @@ COURSE_IMAGES = ("football.bmp", "parrots.png")
 IMAGE_SUFFIXES = (".bmp", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".gif", ".webp")
 #: The steps of a run, in order: the ``label`` passed to ``progress(label, done, total)``.
 STEPS = (
-    "inputs",
     "compiling kernels",
+    "inputs",
     "Q3 image compression",
     "Q4 spectral clustering",
     "Q5 vector quantization",
@@ -478,22 +478,50 @@ def _locked(path: Path) -> Iterator[None]:
 # ---------------------------------------------------------------------------------------------
 
 
+def _takes_one_argument(fn: Callable[..., Any]) -> bool:
+    """Whether ``fn`` is an old-style ``progress(step)`` callback (one positional parameter)."""
+    import inspect
+
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):  # builtins without a signature: assume the current protocol
+        return False
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return False
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) == 1
+
+
 class _Progress:
-    def __init__(self, fn: ProgressFn | None, total: int) -> None:
+    """Drives ``progress(label, done, total)``; a one-argument callback gets ``progress(label)`` at step starts.
+
+    The one-argument form is the protocol of fastclust 0.1 (``fastclust report`` used it); it is
+    kept so a front end written for it still works, without the advance inside steps.
+    """
+
+    def __init__(self, fn: ProgressFn | Callable[[str], None] | None, total: int) -> None:
         self.fn = fn
+        self.legacy = fn is not None and _takes_one_argument(fn)
         self.total = total
         self.done = 0
         self.label = ""
 
+    def _call(self, at_step_start: bool) -> None:
+        if self.fn is None:
+            return
+        if self.legacy:
+            if at_step_start:
+                self.fn(self.label)  # type: ignore[call-arg]
+        else:
+            self.fn(self.label, self.done, self.total)  # type: ignore[call-arg]
+
     def step(self, label: str) -> None:
         self.label = label
-        if self.fn is not None:
-            self.fn(label, self.done, self.total)
+        self._call(at_step_start=True)
 
     def tick(self) -> None:
         self.done += 1
-        if self.fn is not None:
-            self.fn(self.label, self.done, self.total)
+        self._call(at_step_start=False)
 
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -920,16 +948,25 @@ class _Doc:
             self.md.append(md)
 
 
+_STUDY_PREFIXES = ("q3_", "q4_", "q5_", "mnist_")
+
+
 def _md_text(part: str) -> str:
-    if isinstance(part, M):  # references: "@fig-x" reads "the figure fig-x" in Markdown
-        return re.sub(r"@([A-Za-z0-9_-]+)", lambda m: f"({m.group(1)})", part)
+    """Markup as Markdown: ``@tab-q3_grid`` becomes "table q3_grid", ``@fig-q5`` "figure q5"; math stays as is."""
+    if isinstance(part, M):
+        names = {"tab": "table", "fig": "figure"}
+        text = re.sub(r"@(tab|fig)-([A-Za-z0-9_-]+)", lambda m: f"{names[m.group(1)]} {m.group(2)}", part)
+        if text.startswith("$") and text.endswith("$"):  # Typst math, written out plainly
+            text = text.strip("$").replace("tau", "τ").replace("\\/", "/")
+        return text.replace("*", "**") if text.strip() == "*" else text
     return part
 
 
 def _md_table(table: Table) -> str:
     header = table.header()
     cols = table.columns
-    lines = [f"**{table.title}** (`{table.name}.csv`)", "", "| " + " | ".join(header) + " |"]
+    source = f" (`{table.name}.csv`)" if table.name.startswith(_STUDY_PREFIXES) else ""
+    lines = [f"**{table.title}**{source}", "", "| " + " | ".join(header) + " |"]
     lines.append("|" + "|".join("---:" if c.numeric else "---" for c in cols) + "|")
     lines += ["| " + " | ".join(r) + " |" for r in table.cells()]
     if table.note:
@@ -986,7 +1023,7 @@ def _page_one(doc: _Doc, r: _Results, out: Path) -> None:
         {
             "what": "sizes",
             "value": f"Q3 k = {', '.join(map(str, p.q3_ks))}, best of {p.q3_n_seeds} seeds; Q4 k = "
-            f"{', '.join(map(str, p.q4_ks))}, tuned over {min(p.q4_tune_ks)}..{max(p.q4_tune_ks)}; Q5 k = "
+            f"{', '.join(map(str, p.q4_ks))}, tuned over {fc_course.ks_text(p.q4_tune_ks)}; Q5 k = "
             f"{', '.join(map(str, p.q5_ks))}; MNIST k = {', '.join(map(str, p.mnist_ks))}",
         },
     ]
@@ -1043,7 +1080,7 @@ def _q3_section(doc: _Doc, r: _Results, figs: dict[str, str]) -> None:
         " show the kept reconstructions.",
     )
     for name in q3.images:
-        doc.raw(_recon_figure(q3, name, figs), f"Reconstructions of {name}: see figures/.\n")
+        doc.raw(_recon_figure(q3, name, figs), _recon_markdown(q3, name, figs))
     doc.table(q3.grid_table(), size="8pt")
     doc.heading("L1 against L2", 2)
     comments = q3.commentary()
@@ -1077,6 +1114,22 @@ def _q3_section(doc: _Doc, r: _Results, figs: dict[str, str]) -> None:
     doc.table(q3.choose_table(), size="8.5pt")
 
 
+def _recon_markdown(q3: fc_course.Q3Study, name: str, figs: dict[str, str]) -> str:
+    lines = [
+        f"**{name}: the original and the kept reconstructions** ![original]({figs[f'q3:{name}:original']})",
+        "",
+        "| | " + " | ".join(f"k = {k}" for k in q3.ks) + " |",
+        "|---|" + "---|" * len(q3.ks),
+    ]
+    for metric in q3.metrics:
+        cells = [
+            f"![{metric.upper()} k={k}]({figs[f'q3:{name}:{metric}:{k}']}) {q3.cell(name, metric, k).result.psnr:.2f} dB"
+            for k in q3.ks
+        ]
+        lines.append(f"| {metric.upper()} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def _recon_figure(q3: fc_course.Q3Study, name: str, figs: dict[str, str]) -> str:
     n = len(q3.ks)
     cells = ["[]"] + [f"[#text(size: 8pt)[{_txt(f'k = {k}')}]]" for k in q3.ks]
@@ -1084,15 +1137,16 @@ def _recon_figure(q3: fc_course.Q3Study, name: str, figs: dict[str, str]) -> str
     for metric in q3.metrics:
         if first:
             cells.append(
-                f"grid.cell(rowspan: {len(q3.metrics)}, align: horizon)[#image({_lit(figs[f'q3:{name}:original'])}, width: 100%)"
-                f" #text(size: 7.5pt)[{_txt('original')}]]"
+                f"grid.cell(rowspan: {len(q3.metrics)}, align: horizon)"
+                f"[#stack(spacing: 2pt, image({_lit(figs[f'q3:{name}:original'])}, width: 100%), "
+                f"text(size: 7.5pt)[{_txt('original')}])]"
             )
             first = False
         for k in q3.ks:
             res = q3.cell(name, metric, k).result
             cells.append(
-                f"[#image({_lit(figs[f'q3:{name}:{metric}:{k}'])}, width: 100%) "
-                f"#text(size: 7pt)[{_txt(f'{metric.upper()}: {res.psnr:.2f} dB'.replace('-', '−'))}]]"
+                f"[#stack(spacing: 2pt, image({_lit(figs[f'q3:{name}:{metric}:{k}'])}, width: 100%), "
+                f"text(size: 7pt)[{_txt(f'{metric.upper()}: {res.psnr:.2f} dB'.replace('-', '−'))}])]"
             )
     body = ", ".join(cells)
     caption = (
@@ -1100,7 +1154,7 @@ def _recon_figure(q3: fc_course.Q3Study, name: str, figs: dict[str, str]) -> str
         f"in the lower, with their PSNR."
     )
     return (
-        f"#figure(grid(columns: {n + 1}, column-gutter: 3pt, row-gutter: 4pt, align: center, {body}), "
+        f"#figure(grid(columns: {n + 1}, column-gutter: 3pt, row-gutter: 7pt, align: center, {body}), "
         f"caption: [{_txt(caption)}]) <fig-q3-{_stem(name)}>\n\n"
     )
 
@@ -1209,7 +1263,7 @@ def _mnist_section(doc: _Doc, r: _Results, figs: dict[str, str]) -> None:
         " repeats that protocol next to a start from random data points; the notebook's printed iteration count "
         "(its loop variable, always k − 1) is shown there, beside the true count. ",
         _ref("tab", "mnist_init_sweep"),
-        " compares the two starts across k on the same images, and ",
+        " compares the two starts, and k-means++, across k on the same images, and ",
         _ref("tab", "mnist_full"),
         " trains k-means++ on the whole training split. ",
         _ref("fig", "mnist-accuracy"),
@@ -1225,7 +1279,12 @@ def _mnist_section(doc: _Doc, r: _Results, figs: dict[str, str]) -> None:
         f"{mn.label}: held-out accuracy against k for each initialisation.",
         "fig-mnist-accuracy",
     )
-    doc.raw(_centroid_figure(mn, figs), "Centroids: see figures/.\n")
+    doc.raw(
+        _centroid_figure(mn, figs),
+        f"{mn.label}: the centroids ({mn.centroid_source}), with the digit each predicts: "
+        + " ".join(f"![{label}]({figs[f'mnist:centroid:{i}']})" for i, label in enumerate(mn.centroid_labels))
+        + "\n",
+    )
     doc.heading("Findings", 2)
     doc.para(*[c + " " for c in mn.commentary()])
 
@@ -1234,11 +1293,12 @@ def _centroid_figure(mn: fc_course.MnistStudy, figs: dict[str, str]) -> str:
     cells = []
     for i, label in enumerate(mn.centroid_labels):
         cells.append(
-            f"[#image({_lit(figs[f'mnist:centroid:{i}'])}, width: 100%) #text(size: 7pt)[{_txt(f'digit {label}')}]]"
+            f"[#stack(spacing: 2pt, image({_lit(figs[f'mnist:centroid:{i}'])}, width: 100%), "
+            f"text(size: 7pt)[{_txt(f'digit {label}')}])]"
         )
     caption = f"{mn.label}: the centroids ({mn.centroid_source}) with the digit each one predicts."
     return (
-        f"#figure(grid(columns: 10, column-gutter: 4pt, row-gutter: 4pt, align: center, {', '.join(cells)}), "
+        f"#figure(grid(columns: 10, column-gutter: 4pt, row-gutter: 7pt, align: center, {', '.join(cells)}), "
         f"caption: [{_txt(caption)}]) <fig-mnist-centroids>\n\n"
     )
 
@@ -1357,7 +1417,7 @@ def build_report(
     *,
     quick: bool = False,
     seed: int = 0,
-    progress: ProgressFn | None = None,
+    progress: ProgressFn | Callable[[str], None] | None = None,
 ) -> Path:
     """Make every deliverable under ``out`` (relative to the current folder); return the path of ``report.pdf``.
 
@@ -1389,7 +1449,7 @@ def _run(
     out: Path,
     quick: bool,
     seed: int,
-    progress: ProgressFn | None,
+    progress: ProgressFn | Callable[[str], None] | None,
     t_start: float,
     started: datetime,
 ) -> Path:
@@ -1426,18 +1486,15 @@ def _run(
         bar.tick()
         return loaded
 
-    inputs: Inputs = timed("inputs", "find and load the inputs (and generate the missing ones)", inputs_step)
-
-    def compile_step() -> float:
-        seconds = fc_course.warm_up()
-        bar.tick()
-        return seconds
-
+    # compile (or load from numba's cache) every kernel first, so no timed step includes compilation
     bar.step("compiling kernels")
     t0 = perf_counter()
     with _recording("compiling kernels", recorded):
-        compile_seconds = compile_step()
+        fc_course.warm_up()
     compile_seconds = perf_counter() - t0
+    bar.tick()
+
+    inputs: Inputs = timed("inputs", "find and load the inputs (and generate the missing ones)", inputs_step)
 
     q3 = timed(
         "Q3 image compression",
@@ -1501,7 +1558,7 @@ def _run(
     bar.tick()
     typeset_seconds = perf_counter() - t0
     # the studies' tables; the run's own (command, paths, machine, timings) are in summary.md and run_timings.csv
-    _write_tables(stage, [t for t in doc.tables if t.name.startswith(("q3_", "q4_", "q5_", "mnist_"))])
+    _write_tables(stage, [t for t in doc.tables if t.name.startswith(_STUDY_PREFIXES)])
     run_rows = [
         {"step": "compiling kernels", "seconds": compile_seconds},
         *[{"step": t["step"], "seconds": t["seconds"]} for t in timings if t["step"] != "total"],

@@ -171,7 +171,7 @@ def test_mnist_study_labels_inits_and_shows_the_printed_bug_only_in_the_notebook
         digits, notebook_k=10, per_digit=20, ks=(5, 10), full_ks=(10,), seed=0, tick=lambda: ticks.append(1)
     )
     plan = course.Plan(mnist_notebook_k=10, mnist_ks=(5, 10), mnist_full_ks=(10,))
-    assert len(ticks) == plan.mnist_units() == 5
+    assert len(ticks) == plan.mnist_units() == 3 * 2 + 1
     assert study.standin and "stand-in" in study.label and "stand-in" in study.notebook_table().title
     inits = [r["init"] for r in study.notebook_rows]
     assert inits == ["random Gaussian", "random data points"]
@@ -179,7 +179,7 @@ def test_mnist_study_labels_inits_and_shows_the_printed_bug_only_in_the_notebook
     assert "printed" in [c.key for c in study.notebook_table().columns]
     assert "printed" not in [c.key for c in study.sweep_table().columns + study.full_table().columns]
     assert {(r["k"], r["init"]) for r in study.sweep_rows} == {
-        (k, i) for k in (5, 10) for i in ("random Gaussian", "random data points")
+        (k, i) for k in (5, 10) for i in ("random Gaussian", "random data points", "k-means++")
     }
     assert study.centroids.shape[1:] == (8, 8) and len(study.centroid_labels) == study.centroids.shape[0]
     acc = f"{study.notebook_rows[0]['accuracy']:.4f}"

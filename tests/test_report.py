@@ -482,3 +482,21 @@ def test_quick_report_on_course_data(tmp_path, monkeypatch):
     assert "620x412" in summary and "parrots.png not found" in summary and str(HOMEWORK) in summary
     assert "MNIST (t10k" in summary and "stand-in" not in summary
     assert "1224" in (tmp_path / "out" / "q4_graph.csv").read_text()
+
+
+def test_progress_calls_label_done_total_and_one_argument_callbacks_get_each_step():
+    calls: list[tuple[str, int, int]] = []
+    bar = report._Progress(lambda label, done, total: calls.append((label, done, total)), 3)
+    bar.step("a")
+    bar.tick()
+    bar.step("b")
+    bar.tick()
+    bar.tick()
+    assert calls == [("a", 0, 3), ("a", 1, 3), ("b", 1, 3), ("b", 2, 3), ("b", 3, 3)]
+    steps: list[str] = []
+    old = report._Progress(steps.append, 3)  # fastclust 0.1's progress(step)
+    old.step("a")
+    old.tick()
+    old.step("b")
+    old.tick()
+    assert steps == ["a", "b"]
