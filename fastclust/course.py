@@ -677,7 +677,7 @@ class Q4Study:
             f"At k = {k_hi}, {pure} of {len(big.rows)} clusters are pure and {len(mixed)} have a minority above 10 %; "
             f"the least pure (cluster {worst['cluster'] + 1}, {worst['size']} blogs) mismatches {worst['rate']:.4f}."
         )
-        if big.n_mismatched:
+        if big.n_mismatched and mixed:
             s += (
                 f" Those {len(mixed)} mixed clusters hold {in_mixed} of the {big.n_mismatched} mismatched blogs "
                 f"({in_mixed / big.n_mismatched:.0%})."

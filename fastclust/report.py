@@ -1008,7 +1008,7 @@ class _Results:
 def _page_one(doc: _Doc, r: _Results, out: Path) -> None:
     title = "Clustering homework: image compression, spectral clustering, vector quantization and MNIST"
     doc.raw(
-        f'#align(center)[#text(size: 16pt, weight: "bold")[{_txt(title)}]\n#v(0.3em)\n'
+        f'#align(center)[#text(size: 16pt, weight: "bold", hyphenate: false)[{_txt(title)}]\n#v(0.3em)\n'
         f"#text(size: 10pt)[{_txt(f'Made by fastclust {__version__} on {r.started:%Y-%m-%d %H:%M} UTC')}]]\n#v(0.6em)\n",
         f"# {title}\n\nMade by fastclust {__version__} on {r.started:%Y-%m-%d %H:%M} UTC.\n",
     )
@@ -1132,20 +1132,23 @@ def _recon_markdown(q3: fc_course.Q3Study, name: str, figs: dict[str, str]) -> s
 
 def _recon_figure(q3: fc_course.Q3Study, name: str, figs: dict[str, str]) -> str:
     n = len(q3.ks)
+    h, w = q3.sizes[name][:2]
+    # tall pictures are sized by height, so a portrait's figure is no taller than a landscape's
+    size = "width: 100%" if h <= 0.8 * w else f"height: {17.0 / (n + 1) * 0.72:.2f}cm"
     cells = ["[]"] + [f"[#text(size: 8pt)[{_txt(f'k = {k}')}]]" for k in q3.ks]
     first = True
     for metric in q3.metrics:
         if first:
             cells.append(
                 f"grid.cell(rowspan: {len(q3.metrics)}, align: horizon)"
-                f"[#stack(spacing: 2pt, image({_lit(figs[f'q3:{name}:original'])}, width: 100%), "
+                f"[#stack(spacing: 2pt, image({_lit(figs[f'q3:{name}:original'])}, {size}), "
                 f"text(size: 7.5pt)[{_txt('original')}])]"
             )
             first = False
         for k in q3.ks:
             res = q3.cell(name, metric, k).result
             cells.append(
-                f"[#stack(spacing: 2pt, image({_lit(figs[f'q3:{name}:{metric}:{k}'])}, width: 100%), "
+                f"[#stack(spacing: 2pt, image({_lit(figs[f'q3:{name}:{metric}:{k}'])}, {size}), "
                 f"text(size: 7pt)[{_txt(f'{metric.upper()}: {res.psnr:.2f} dB'.replace('-', '−'))}])]"
             )
     body = ", ".join(cells)
