@@ -818,6 +818,8 @@ _PREAMBLE = r"""
 #show figure.where(kind: table): set figure.caption(position: top)
 #show figure.caption: set text(size: 9pt)
 #show table: set text(number-width: "tabular", hyphenate: false)
+#show table: set par(justify: false)
+#show list: set par(justify: false)
 #show link: set text(fill: rgb("#1a4f8a"))
 #set figure(gap: 0.6em)
 #show raw: set text(font: "DejaVu Sans Mono", size: 8.5pt)
@@ -1008,12 +1010,20 @@ class _Results:
 def _page_one(doc: _Doc, r: _Results, out: Path) -> None:
     title = "Clustering homework: image compression, spectral clustering, vector quantization and MNIST"
     doc.raw(
-        f'#align(center)[#text(size: 16pt, weight: "bold", hyphenate: false)[{_txt(title)}]\n#v(0.3em)\n'
+        f'#align(center)[#set par(justify: false); #text(size: 16pt, weight: "bold", hyphenate: false)[{_txt(title)}]\n#v(0.3em)\n'
         f"#text(size: 10pt)[{_txt(f'Made by fastclust {__version__} on {r.started:%Y-%m-%d %H:%M} UTC')}]]\n#v(0.6em)\n",
         f"# {title}\n\nMade by fastclust {__version__} on {r.started:%Y-%m-%d %H:%M} UTC.\n",
     )
     mode = "full" if not r.quick else "quick (smaller grids, for a smoke test: not the homework's sizes)"
     p = r.plan
+    doc.para(
+        _ref("tab", "run"),
+        " gives the command that made this report and its seed, ",
+        _ref("tab", "inputs"),
+        " every input with the substitutions made for missing course files, and ",
+        _ref("tab", "versions"),
+        " the package versions. The timings and the machine are in the appendix.",
+    )
     run_rows = [
         {"what": "command", "value": r.command},
         {"what": "working folder", "value": str(Path.cwd())},
@@ -1322,7 +1332,10 @@ def _appendix(doc: _Doc, r: _Results) -> None:
     doc.para(
         _ref("tab", "run_timings"),
         " gives the time of every step. Kernel compilation (or loading numba's cache) is not in it: ",
-        f"it took {r.compile_seconds:.2f} s before the first timed step. Per-run seconds are in ",
+        _ref("tab", "compile"),
+        f" gives it, {r.compile_seconds:.2f} s before the first timed step. ",
+        _ref("tab", "machine"),
+        " describes the machine. Per-run seconds are in ",
         _ref("tab", "q3_grid"),
         ", ",
         _ref("tab", "q4_overall"),
