@@ -437,6 +437,9 @@ class _Stage:
             for rel in sorted(previous - new):
                 with contextlib.suppress(FileNotFoundError, IsADirectoryError):
                     (out / rel).unlink()
+                with contextlib.suppress(OSError):  # a folder the old run made and this one does not use
+                    if (out / rel).parent != out:
+                        (out / rel).parent.rmdir()
             for rel in self.files:
                 if rel == last:
                     continue

@@ -500,3 +500,13 @@ def test_progress_calls_label_done_total_and_one_argument_callbacks_get_each_ste
     old.step("b")
     old.tick()
     assert steps == ["a", "b"]
+
+
+def test_files_and_folders_of_a_replaced_run_do_not_linger(tmp_path):
+    out = tmp_path / "out"
+    (out / "notes").mkdir(parents=True)
+    (out / "notes" / "mine.txt").write_text("the user's own file")  # never listed in a manifest: kept
+    _staged(out, {"inputs/nodes.txt": b"n", "a.csv": b"a", "report.pdf": b"%PDF 1"}).commit(last="report.pdf")
+    _staged(out, {"a.csv": b"a2", "report.pdf": b"%PDF 2"}).commit(last="report.pdf")
+    assert not (out / "inputs").exists() and (out / "notes" / "mine.txt").exists()
+    assert (out / "a.csv").read_bytes() == b"a2"
