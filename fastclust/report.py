@@ -1,40 +1,140 @@
-"""Every homework deliverable in one call: figures, tables and a multi-page PDF.
+"""Every homework deliverable in one call: a typeset A4 PDF, its figures, CSV tables and summary.md.
 
-Used by ``python reports/run_all.py`` and ``fastclust report``. The library does
-not print: progress goes to an optional callback, which the two front ends turn
-into a progress bar. Outputs are written atomically (temp file + rename), the
-PDF last, so an interrupted run never leaves a report that looks complete.
-Tables are deterministic for a given seed (byte-identical across runs);
-wall-clock seconds live only in files whose name ends in ``_timings``.
+Used by ``python reports/run_all.py`` and ``fastclust report``. This module is the
+renderer only: every number comes from :mod:`fastclust.course`, which returns
+tables; the CSVs, ``summary.md`` and the PDF are all written from those same
+tables, so they cannot disagree.
+
+Why Typst (through the ``typst`` Python package) and not ReportLab's Platypus:
+
+- the wheel bundles the compiler and its fonts (Libertinus Serif, New Computer
+  Modern Math), so the PDF is the same on every machine and needs no LaTeX;
+- figures and tables are numbered, captioned and cross-referenced by the
+  typesetter (``@fig-...`` becomes "Figure 3"), which Platypus leaves to hand-kept
+  counters;
+- tables repeat their header row across page breaks, align numeric columns and
+  use tabular lining figures; long tables break across pages inside a figure;
+- plots go in as SVG, i.e. as vector graphics (Platypus needs svglib or
+  rasterising for that), and formulas use real math typesetting;
+- the document source (``report.typ``) is left beside the PDF, so a student can
+  edit the text and recompile with ``typst compile report.typ``.
+
+Outputs, and what a killed run leaves
+-------------------------------------
+The output folder is checked for writability before anything is computed. A
+run writes everything into a hidden staging folder inside ``out``
+(``.fastclust-run-*``); only when the PDF has been made does it move the files
+into place. During that move (milliseconds) a file named ``INCOMPLETE`` marks
+the folder, and the old ``report.pdf`` is gone; the new ``report.pdf`` arrives
+last and the marker is then removed. So a kill while computing leaves the
+previous run untouched, and a kill while moving leaves the marker and no PDF:
+never a mix of old and new tables that looks complete. Staging folders of
+killed runs and stale temporary files are removed by the next run. Every file
+is written through :mod:`fastclust._io`, with the user's umask.
+
+Progress
+--------
+``progress(label, done, total)`` is called at the start of every step (``label``
+is one of :data:`STEPS`) and after every unit of work inside it (one fit, one
+figure). ``total`` is fixed before the first call; ``done`` counts the units
+finished so far, and equals ``total`` at the last call.
+
+Warnings
+--------
+Warnings that fastclust itself raises during a run (a k reduced because colours
+ran out, a fallback to a stand-in) are recorded and listed in the report's
+appendix; any other warning is passed on unchanged.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import json
 import os
 import platform
-import tempfile
+import re
+import shlex
+import shutil
+import socket
+import sys
+import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from time import perf_counter
 from typing import Any
 
 import numpy as np
 
+from . import __version__, vq
+from . import course as fc_course
 from . import digits as fd
 from . import graph as fg
 from . import image as fi
-from . import spectral as fs
-from . import vq
+from ._io import atomic_write_bytes, atomic_write_text, remove_stale_temps
+from .course import Column, Table
 from .demo import write_blog_like_graph
 from .errors import FastclustError
 
+__all__ = [
+    "COURSE_IMAGES",
+    "STEPS",
+    "InputPlan",
+    "Inputs",
+    "build_report",
+    "find_data_dir",
+    "find_mnist",
+    "load_inputs",
+    "locate_inputs",
+    "machine_description",
+]
+
 COURSE_IMAGES = ("football.bmp", "parrots.png")
 IMAGE_SUFFIXES = (".bmp", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".gif", ".webp")
-Q4_KS = (2, 5, 10, 30, 50)
+#: The steps of a run, in order: the ``label`` passed to ``progress(label, done, total)``.
+STEPS = (
+    "compiling kernels",
+    "inputs",
+    "Q3 image compression",
+    "Q4 spectral clustering",
+    "Q5 vector quantization",
+    "MNIST study",
+    "figures",
+    "typesetting",
+)
+#: Marks an output folder whose files are being replaced (see the module docstring).
+INCOMPLETE = "INCOMPLETE"
+_STAGE_PREFIX = ".fastclust-run-"
+_MANIFEST = ".fastclust-manifest.json"
+_LOCK = ".fastclust-lock"
+#: Files the report wrote before it kept a manifest: removed when a run replaces them.
+_LEGACY_OUTPUTS = (
+    "q3_results.csv",
+    "q3_timings.csv",
+    "q3_l1_vs_l2.csv",
+    "q3_choose_k.csv",
+    "q3_choose_k.png",
+    "q3_init_comparison.csv",
+    "q4_graph.csv",
+    "q4_mismatch_by_cluster.csv",
+    "q4_mismatch_overall.csv",
+    "q4_tune_k.csv",
+    "q4_tune_k.png",
+    "q4_laplacians.csv",
+    "q5_memory.csv",
+    "q5_sweep.csv",
+    "q5_sweep.png",
+    "q5_vq_vs_pq.csv",
+    "mnist_protocols.csv",
+    "mnist_centroids.png",
+    "mnist_loss_accuracy.png",
+    "run_timings.csv",
+)
+ProgressFn = Callable[[str, int, int], None]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -42,21 +142,8 @@ Q4_KS = (2, 5, 10, 30, 50)
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Inputs:
-    """What the report runs on, and every substitution made for a missing course file."""
-
-    images: dict[str, np.ndarray]
-    nodes: Path
-    edges: Path
-    embeddings: np.ndarray
-    digits: fd.Digits
-    sources: list[str] = field(default_factory=list)
-    substitutions: list[str] = field(default_factory=list)
-
-
 def find_data_dir(data: str | Path | None) -> Path | None:
-    """``data``, else ``$FASTCLUST_DATA``, else the repo's ``data/`` if it holds a course file."""
+    """``data``, else ``$FASTCLUST_DATA``, else ``./data`` (in the current folder) if it holds a course file."""
     if data is not None:
         path = Path(data)
         if not path.is_dir():
@@ -67,446 +154,1280 @@ def find_data_dir(data: str | Path | None) -> Path | None:
         if not Path(env).is_dir():
             raise FastclustError(f"$FASTCLUST_DATA={env}: no such folder")
         return Path(env)
-    repo_data = Path(__file__).resolve().parents[1] / "data"
+    local = Path("data")
     names = [*COURSE_IMAGES, "nodes.txt", "edges.txt", "AImodel.npy"]
-    if repo_data.is_dir() and any((repo_data / n).exists() for n in names):
-        return repo_data
+    if local.is_dir() and any((local / n).exists() for n in names):
+        return local
     return None
 
 
-def _bundled_images() -> dict[str, np.ndarray]:
+def find_mnist(folder: Path | None) -> tuple[Path | None, str]:
+    """Where MNIST is: ``folder/mnist``, ``folder/../mnist`` (the course layout), ``$FASTCLUST_MNIST``, Keras's cache.
+
+    Returns ``(path, how it was found)``, or ``(None, "")`` when there is none
+    (the 8x8 stand-in is then used).
+    """
+    if folder is not None:
+        for candidate, how in (
+            (folder / "mnist", "beside the course files"),
+            (folder.parent / "mnist", "the course layout, DIR/../mnist"),
+        ):
+            if candidate.exists():
+                return candidate, how
+    env = os.environ.get("FASTCLUST_MNIST")
+    if env:
+        return Path(env), "$FASTCLUST_MNIST"
+    keras = Path.home() / ".keras" / "datasets" / "mnist.npz"
+    if keras.exists():
+        return keras, "the Keras cache"
+    return None, ""
+
+
+@dataclass
+class InputPlan:
+    """Where every input comes from, decided before anything is loaded or computed."""
+
+    folder: Path | None
+    image_paths: list[Path]
+    nodes: Path | None  # None: a generated graph
+    edges: Path | None
+    embeddings: Path | None  # None: seeded synthetic embeddings
+    mnist: Path | None  # None: the 8x8 stand-in
+    mnist_how: str
+    substitutions: list[str] = field(default_factory=list)
+
+
+def _bundled_image_paths() -> list[Path]:
     import matplotlib
-    from sklearn.datasets import load_sample_image
+    import sklearn.datasets
 
-    hopper = fi.load_image(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg")
-    return {
-        "china.jpg": load_sample_image("china.jpg"),
-        "flower.jpg": load_sample_image("flower.jpg"),
-        "grace_hopper.jpg": hopper,
-    }
+    sk = Path(sklearn.datasets.__file__).parent / "images"
+    return [sk / "china.jpg", sk / "flower.jpg", Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"]
 
 
-def resolve_inputs(data: str | Path | None, work_dir: Path, seed: int = 0) -> Inputs:
-    """Find the course files (see :func:`find_data_dir`); substitute embedded defaults for missing ones."""
+def locate_inputs(data: str | Path | None) -> InputPlan:
+    """Find the course files (see :func:`find_data_dir`, :func:`find_mnist`) and list every substitution."""
     folder = find_data_dir(data)
     subs: list[str] = []
-    sources: list[str] = [f"data folder: {folder}" if folder else "data folder: none (embedded defaults)"]
-
-    images: dict[str, np.ndarray] = {}
+    paths: list[Path] = []
     if folder is not None:
-        named = [folder / n for n in COURSE_IMAGES if (folder / n).exists()]
+        named = [folder / n for n in COURSE_IMAGES if (folder / n).is_file()]
         others = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p not in named)
-        for p in (named + others)[:3]:
-            images[p.name] = fi.load_image(p)
-        missing = [n for n in COURSE_IMAGES if not (folder / n).exists()]
-        if missing and images:
-            subs.append(f"course image(s) {', '.join(missing)} not found: used {', '.join(images)} from {folder}")
-    if not images:
-        images = _bundled_images()
-        subs.append("no course images: used scikit-learn's china.jpg and flower.jpg and matplotlib's grace_hopper.jpg")
-    sources.append(f"images: {', '.join(f'{k} {v.shape[1]}x{v.shape[0]}' for k, v in images.items())}")
-
-    if folder is not None and (folder / "nodes.txt").exists() and (folder / "edges.txt").exists():
+        paths = (named + others)[:3]
+        missing = [n for n in COURSE_IMAGES if not (folder / n).is_file()]
+        if missing and paths:
+            subs.append(
+                f"course image {', '.join(missing)} not found in {folder}: used "
+                f"{', '.join(p.name for p in paths)} from that folder"
+            )
+    if not paths:
+        paths = _bundled_image_paths()
+        subs.append(
+            "no course images: used scikit-learn's sample photos china.jpg and flower.jpg and matplotlib's "
+            "grace_hopper.jpg"
+        )
+    nodes = edges = None
+    if folder is not None and (folder / "nodes.txt").is_file() and (folder / "edges.txt").is_file():
         nodes, edges = folder / "nodes.txt", folder / "edges.txt"
     else:
-        nodes, edges = write_blog_like_graph(work_dir / "inputs", seed)
-        subs.append("no nodes.txt/edges.txt: used a generated two-party blog graph (1,240 blogs) in the same format")
-    sources.append(f"graph: {nodes}, {edges}")
+        subs.append(
+            "no nodes.txt/edges.txt: used a generated two-party blog graph (1,240 blogs, 40 without links) "
+            "in the same format (fastclust.demo.write_blog_like_graph), saved under inputs/"
+        )
+    emb = folder / "AImodel.npy" if folder is not None and (folder / "AImodel.npy").is_file() else None
+    if emb is None:
+        subs.append(
+            "no AImodel.npy: used seeded synthetic embeddings, 10,000 x 64 float32 around 32 topics "
+            "(fastclust.vq.make_embeddings)"
+        )
+    mnist, how = find_mnist(folder)
+    if mnist is None:
+        subs.append("no MNIST found: used scikit-learn's bundled 8x8 digits (1,797 images) as a stand-in")
+    return InputPlan(folder, paths, nodes, edges, emb, mnist, how, subs)
 
-    emb_path = folder / "AImodel.npy" if folder is not None else None
-    if emb_path is not None and emb_path.exists():
-        embeddings = vq.load_embeddings(emb_path)
+
+@dataclass
+class Inputs:
+    """What the report runs on (loaded), with a description of every source."""
+
+    plan: InputPlan
+    images: dict[str, np.ndarray]
+    graph: fg.Graph
+    nodes: Path
+    edges: Path
+    embeddings: np.ndarray
+    digits: fd.Digits
+    mnist_standin: bool
+    rows: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def substitutions(self) -> list[str]:
+        return self.plan.substitutions
+
+
+def load_inputs(plan: InputPlan, work_dir: Path, seed: int = 0, shown_dir: Path | None = None) -> Inputs:
+    """Load everything :func:`locate_inputs` found; write the generated graph (if needed) under ``work_dir/inputs``.
+
+    ``shown_dir`` is where ``work_dir``'s files will end up (the report names that path).
+    """
+    rows: list[dict[str, str]] = []
+    images: dict[str, np.ndarray] = {}
+    for p in plan.image_paths:
+        images[p.name] = fi.load_image(p)
+        h, w = images[p.name].shape[:2]
+        rows.append(
+            {
+                "role": "Q3 image",
+                "source": str(p),
+                "details": f"{w}x{h} pixels",
+                "origin": "course data" if plan.folder is not None and p.parent == plan.folder else "substitute",
+            }
+        )
+    if plan.nodes is not None and plan.edges is not None:
+        nodes, edges, origin = plan.nodes, plan.edges, "course data"
+        shown_nodes, shown_edges = nodes, edges
+    else:
+        nodes, edges = write_blog_like_graph(work_dir / "inputs", seed)
+        origin = "substitute (generated)"
+        base = (shown_dir or work_dir) / "inputs"
+        shown_nodes, shown_edges = base / "nodes.txt", base / "edges.txt"
+    graph = fg.load_polblogs(nodes, edges)
+    rows.append(
+        {
+            "role": "Q4 graph",
+            "source": f"{shown_nodes}, {shown_edges.name}",
+            "details": f"{graph.n_nodes_read:,} nodes read, {graph.adjacency.shape[0]:,} kept, {graph.n_edges:,} edges",
+            "origin": origin,
+        }
+    )
+    if plan.embeddings is not None:
+        embeddings = vq.load_embeddings(plan.embeddings)
+        source, origin = str(plan.embeddings), "course data"
     else:
         embeddings = vq.make_embeddings(10_000, 64, n_topics=32, seed=seed)
-        subs.append(
-            "no AImodel.npy: used seeded synthetic embeddings (10,000 x 64, 32 topics; fastclust.vq.make_embeddings)"
-        )
-    sources.append(f"embeddings: {embeddings.shape[0]:,} x {embeddings.shape[1]} {embeddings.dtype}")
-
-    mnist_dir = folder / "mnist" if folder is not None else None
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        digits = fd.load_mnist(mnist_dir if mnist_dir is not None and mnist_dir.exists() else None)
-    if any("bundled" in str(w.message) for w in caught):
-        subs.append("no MNIST found: used scikit-learn's bundled 8x8 digits")
-    sources.append(f"digits: {digits.source}, {len(digits.labels):,} images")
-    return Inputs(images, nodes, edges, embeddings, digits, sources, subs)
+        source, origin = f"fastclust.vq.make_embeddings(10000, 64, n_topics=32, seed={seed})", "substitute (generated)"
+    rows.append(
+        {
+            "role": "Q5 embeddings",
+            "source": source,
+            "details": f"{embeddings.shape[0]:,} x {embeddings.shape[1]} {embeddings.dtype}",
+            "origin": origin,
+        }
+    )
+    if plan.mnist is not None:
+        digits = fd.load_mnist(plan.mnist)
+        standin = False
+        source, origin = f"{plan.mnist} ({plan.mnist_how})", "course data"
+    else:
+        digits = fd.load_mnist(None)  # warns that it falls back: recorded by the caller
+        standin = True
+        source, origin = "sklearn.datasets.load_digits (8x8)", "substitute (stand-in)"
+    h, w = digits.images.shape[1:]
+    rows.append(
+        {
+            "role": "MNIST study",
+            "source": source,
+            "details": f"{len(digits.labels):,} images {w}x{h}: {digits.source}",
+            "origin": origin,
+        }
+    )
+    return Inputs(plan, images, graph, nodes, edges, embeddings, digits, standin, rows)
 
 
 # ---------------------------------------------------------------------------------------------
-# atomic output
+# the output folder: checked first, staged, committed last
 # ---------------------------------------------------------------------------------------------
 
 
-def _atomic_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+def _pid_alive(pid: int) -> bool:
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
 
 
-def _fmt(v: Any) -> str:
-    if isinstance(v, (float, np.floating)):
-        return "inf" if np.isinf(v) else f"{float(v):.6g}"
-    if isinstance(v, (np.integer,)):
-        return str(int(v))
-    return str(v)
+def _remove_stale_stages(out: Path, older_than: float = 86400.0) -> None:
+    """Staging folders of runs that were killed: their process is gone, or they are a day old."""
+    for stage in out.glob(f"{_STAGE_PREFIX}*"):
+        if not stage.is_dir():
+            continue
+        try:
+            owner = json.loads((stage / ".owner").read_text())
+            mine = owner.get("host") == socket.gethostname()
+            dead = mine and not _pid_alive(int(owner.get("pid", -1)))
+        except (OSError, ValueError):
+            dead = False
+        try:
+            old = time.time() - stage.stat().st_mtime >= older_than
+        except FileNotFoundError:
+            continue
+        if dead or old:
+            shutil.rmtree(stage, ignore_errors=True)
 
 
-class Outputs:
-    """Collects tables, figures and summary sections; writes each file atomically."""
+def _remove_legacy_temps(out: Path, older_than: float = 3600.0) -> None:
+    """Temporary files the report made before :mod:`fastclust._io` existed (``.report.pdf.XXXX.tmp``)."""
+    now = time.time()
+    names = ("report.pdf", "summary.md", *_LEGACY_OUTPUTS)
+    for tmp in out.glob(".*.tmp"):
+        if not any(tmp.name.startswith(f".{n}.") for n in names):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            if now - tmp.stat().st_mtime >= older_than:
+                tmp.unlink()
+
+
+class _Stage:
+    """A run's private folder inside ``out``; :meth:`commit` moves its files into ``out``."""
 
     def __init__(self, out: Path) -> None:
+        if out.exists() and not out.is_dir():
+            raise FastclustError(f"--out {out}: exists and is not a folder")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise FastclustError(f"--out {out}: cannot create the folder ({exc.strerror or exc})") from exc
         self.out = out
-        self.figures: list[tuple[str, Any]] = []
-        self.tables: list[tuple[str, str, list[dict[str, Any]]]] = []
-        self.sections: list[str] = []
+        try:
+            _remove_stale_stages(out)
+            remove_stale_temps(out)
+            _remove_legacy_temps(out)
+            token = f"{os.getpid()}-{os.urandom(4).hex()}"
+            self.dir = out / f"{_STAGE_PREFIX}{token}"
+            self.dir.mkdir(mode=0o700)
+            atomic_write_text(self.dir / ".owner", json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
+        except OSError as exc:
+            raise FastclustError(f"--out {out}: cannot write there ({exc.strerror or exc})") from exc
+        self.files: list[str] = []
 
-    def table(self, name: str, title: str, rows: list[dict[str, Any]]) -> None:
-        if not rows:
+    def path(self, rel: str) -> Path:
+        p = self.dir / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        return p
+
+    def write_bytes(self, rel: str, data: bytes) -> None:
+        atomic_write_bytes(self.path(rel), data)
+        self.files.append(rel)
+
+    def write_text(self, rel: str, text: str) -> None:
+        self.write_bytes(rel, text.encode("utf-8"))
+
+    def adopt(self, rel: str) -> None:
+        """Count a file something else wrote into the stage (the generated graph) as an output."""
+        self.files.append(rel)
+
+    def discard(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def commit(self, last: str) -> None:
+        """Move every staged file into ``out``, ``last`` at the very end; see the module docstring."""
+        out = self.out
+        with _locked(out / _LOCK):
+            atomic_write_text(
+                out / INCOMPLETE,
+                "A fastclust report run is replacing the files in this folder. If this file is still here, that "
+                "run was interrupted: the folder may mix files of two runs. Run the report again.\n",
+            )
+            (out / last).unlink(missing_ok=True)
+            previous = _read_manifest(out)
+            new = set(self.files)
+            for rel in sorted(previous - new):
+                with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                    (out / rel).unlink()
+                with contextlib.suppress(OSError):  # a folder the old run made and this one does not use
+                    if (out / rel).parent != out:
+                        (out / rel).parent.rmdir()
+            for rel in self.files:
+                if rel == last:
+                    continue
+                dest = out / rel
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(self.dir / rel, dest)
+            atomic_write_text(out / _MANIFEST, json.dumps(sorted(new), indent=0) + "\n")
+            os.replace(self.dir / last, out / last)
+            (out / INCOMPLETE).unlink()
+        self.discard()
+
+
+def _read_manifest(out: Path) -> set[str]:
+    try:
+        names = json.loads((out / _MANIFEST).read_text())
+    except (OSError, ValueError):
+        names = list(_LEGACY_OUTPUTS)  # a folder written before manifests existed
+    return {n for n in names if isinstance(n, str) and ".." not in Path(n).parts and not Path(n).is_absolute()}
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock while files are moved, so two runs into one folder never interleave."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no advisory locks, moves are still atomic one by one
+        yield
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+# ---------------------------------------------------------------------------------------------
+# progress and recorded warnings
+# ---------------------------------------------------------------------------------------------
+
+
+def _takes_one_argument(fn: Callable[..., Any]) -> bool:
+    """Whether ``fn`` is an old-style ``progress(step)`` callback (one positional parameter)."""
+    import inspect
+
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):  # builtins without a signature: assume the current protocol
+        return False
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return False
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) == 1
+
+
+class _Progress:
+    """Drives ``progress(label, done, total)``; a one-argument callback gets ``progress(label)`` at step starts.
+
+    The one-argument form is the protocol of fastclust 0.1 (``fastclust report`` used it); it is
+    kept so a front end written for it still works, without the advance inside steps.
+    """
+
+    def __init__(self, fn: ProgressFn | Callable[[str], None] | None, total: int) -> None:
+        self.fn = fn
+        self.legacy = fn is not None and _takes_one_argument(fn)
+        self.total = total
+        self.done = 0
+        self.label = ""
+
+    def _call(self, at_step_start: bool) -> None:
+        if self.fn is None:
             return
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(list(rows[0]))
-        for r in rows:
-            writer.writerow([_fmt(v) for v in r.values()])
-        _atomic_bytes(self.out / f"{name}.csv", buf.getvalue().encode())
-        self.tables.append((name, title, rows))
+        if self.legacy:
+            if at_step_start:
+                self.fn(self.label)  # type: ignore[call-arg]
+        else:
+            self.fn(self.label, self.done, self.total)  # type: ignore[call-arg]
 
-    def figure(self, name: str, fig: Any) -> None:
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=110, metadata={"Software": None})
-        _atomic_bytes(self.out / f"{name}.png", buf.getvalue())
-        self.figures.append((name, fig))
+    def step(self, label: str) -> None:
+        self.label = label
+        self._call(at_step_start=True)
 
-    def text(self, markdown: str) -> None:
-        self.sections.append(markdown)
+    def tick(self) -> None:
+        self.done += 1
+        self._call(at_step_start=False)
 
 
-def markdown_table(rows: list[dict[str, Any]]) -> str:
-    head = list(rows[0])
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(_fmt(r[h]) for h in head) + " |" for r in rows]
-    return "\n".join(lines)
+_PACKAGE_DIR = Path(__file__).resolve().parent
 
 
-# ---------------------------------------------------------------------------------------------
-# the sections
-# ---------------------------------------------------------------------------------------------
-
-
-def _q3(inputs: Inputs, out: Outputs, quick: bool, seed: int) -> None:
-    import matplotlib.pyplot as plt
-
-    ks = (3, 6) if quick else fi.DEFAULT_KS
-    images = {name: fi.prepare_image(img) for name, img in inputs.images.items()}
-    grid = fi.q3_grid(images, ks=ks, seeds=(seed,))
-    out.table(
-        "q3_results",
-        "Q3: iterations, final k and quality per (image, k, metric)",
-        [{k: v for k, v in r.items() if not k.startswith("seconds")} for r in grid.rows],
-    )
-    out.table(
-        "q3_timings",
-        "Q3: seconds per (image, k, metric)",
-        [
-            {
-                "image": r["image"],
-                "metric": r["metric"],
-                "k": r["k"],
-                "seconds": r["seconds"],
-                "iterations": r["iterations"],
-            }
-            for r in grid.rows
-        ],
-    )
-    for name, prep in images.items():
-        fig, axes = plt.subplots(2, len(ks) + 1, figsize=(2.6 * (len(ks) + 1), 4.6))
-        for row, metric in enumerate(("l2", "l1")):
-            axes[row, 0].imshow(prep.rgb)
-            axes[row, 0].set_title("original" if row == 0 else "", fontsize=8)
-            axes[row, 0].set_ylabel(metric.upper())
-            for col, k in enumerate(ks, start=1):
-                r = grid.results[(name, k, metric)]
-                axes[row, col].imshow(r.image)
-                axes[row, col].set_title(f"{metric.upper()} k={k}: {r.psnr:.1f} dB", fontsize=8)
-        for ax in axes.ravel():
-            ax.set_xticks([])
-            ax.set_yticks([])
-        fig.suptitle(f"Q3 {name}: reconstructions (L2 top, L1 bottom)")
-        fig.tight_layout()
-        out.figure(f"q3_{Path(name).stem}_reconstructions", fig)
-
-    comparison = []
-    for name in images:
-        for k in ks:
-            l2, l1 = grid.results[(name, k, "l2")], grid.results[(name, k, "l1")]
-            comparison.append(
-                {
-                    "image": name,
-                    "k": k,
-                    "L2 fit: L2 objective": l2.objective,
-                    "L1 fit: L2 objective": fi.image_objective(images[name], l1.palette, l1.labels, "l2"),
-                    "L2 fit: L1 objective": fi.image_objective(images[name], l2.palette, l2.labels, "l1"),
-                    "L1 fit: L1 objective": l1.objective,
-                    "L2 PSNR": l2.psnr,
-                    "L1 PSNR": l1.psnr,
-                    "L2 iterations": l2.n_iter,
-                    "L1 iterations": l1.n_iter,
-                }
-            )
-    out.table("q3_l1_vs_l2", "Q3: L1 (k-medians) vs L2 (k-means), same seed", comparison)
-
-    inits = []
-    for name, prep in images.items():
-        for init in ("random", "k-means++"):  # the grid's fit is the random one: reuse it
-            r = (
-                grid.results[(name, ks[-1], "l2")]
-                if init == "random"
-                else fi.compress(prep, ks[-1], init=init, seed=seed)
-            )
-            inits.append(
-                {
-                    "image": name,
-                    "k": ks[-1],
-                    "init": init,
-                    "objective": r.objective,
-                    "psnr": r.psnr,
-                    "iterations": r.n_iter,
-                }
-            )
-    out.table("q3_init_comparison", "Q3: random pixels vs k-means++ initialisation", inits)
-
-    choose = []
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for name in images:
-        ck = fi.choose_k_from_fits(ks, [grid.results[(name, k, "l2")] for k in ks])  # reuse the grid's L2 fits
-        knee = ck.ks.index(ck.k)
-        choose.append({"image": name, "chosen k": ck.k, "method": ck.method})
-        axes[0].plot(ck.ks, ck.mse, "o-", label=name)
-        axes[0].plot([ck.k], [ck.mse[knee]], "k*", markersize=14)
-        axes[1].plot(ck.bits_per_pixel, ck.psnr, "o-", label=name)
-    axes[0].set(xscale="log", xlabel="k (log scale)", ylabel="MSE", title="Elbow (star: chosen k)")
-    axes[1].set(xlabel="bits per pixel (index)", ylabel="PSNR (dB)", title="Rate-distortion")
-    for ax in axes:
-        ax.legend(fontsize=8)
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    out.figure("q3_choose_k", fig)
-    out.table("q3_choose_k", "Q3: the chosen k per image", choose)
-    out.text(
-        "## Q3 Image compression\n\nL1 (k-medians, coordinate-wise medians) minimises absolute errors, so it keeps "
-        "flat regions crisp but gives up a little MSE/PSNR against L2, which minimises squared error; L1 typically "
-        "converges in fewer rounds. k is chosen at the knee of distortion against bits per pixel (log2 k): past it, "
-        "each extra bit per pixel buys much less error."
-    )
-
-
-def _q4(inputs: Inputs, out: Outputs, quick: bool, seed: int) -> None:
-    import matplotlib.pyplot as plt
-
-    g = fg.load_polblogs(inputs.nodes, inputs.edges)
-    out.table(
-        "q4_graph",
-        "Q4: what the loader kept and dropped",
-        [
-            {
-                "nodes read": g.n_nodes_read,
-                "edge lines": g.n_edge_lines,
-                "self-loops dropped": g.n_self_loops,
-                "duplicate/reciprocal links merged": g.n_duplicate_edges,
-                "isolated nodes removed": g.n_isolated_removed,
-                "nodes kept": g.adjacency.shape[0],
-                "undirected edges": g.n_edges,
-                "components": g.n_components,
-            }
-        ],
-    )
-    ks = [k for k in Q4_KS if k < g.adjacency.shape[0]]
-    basis = fs.spectral_basis(g.adjacency, max(ks), seed=seed)
-    rows, overall = [], []
-    for k in ks:
-        t = fs.mismatch_table(fs.spectral_clustering(g.adjacency, k, basis=basis, seed=seed).labels, g.labels)
-        rows += [{"k": k, **r} for r in t.rows]
-        overall.append({"k": k, "overall mismatch": t.overall, "mismatched nodes": t.n_mismatched})
-    out.table("q4_mismatch_by_cluster", "Q4: majority label and mismatch rate of every cluster", rows)
-    out.table("q4_mismatch_overall", "Q4: overall mismatch rate per k", overall)
-    tune_ks = range(2, 11) if quick else range(2, 51)
-    tk = fs.tune_k(g.adjacency, g.labels, tune_ks, seed=seed, n_init=3)
-    fig, ax = plt.subplots(figsize=(8, 4))
-    ax.plot(tk.ks, tk.overall, "o-", markersize=3)
-    ax.axvline(tk.k, color="k", ls="--", label=f"chosen k = {tk.k} ({tk.rule})")
-    ax.set(xlabel="k", ylabel="overall mismatch rate", title="Q4: tuning k (regularized Laplacian)")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    out.figure("q4_tune_k", fig)
-    out.table(
-        "q4_tune_k",
-        "Q4: overall mismatch for every k",
-        [{"k": k, "overall mismatch": r} for k, r in zip(tk.ks, tk.overall, strict=True)],
-    )
-    variants = fs.compare_laplacians(g.adjacency, g.labels, ks, seed=seed, n_init=3)
-    out.table(
-        "q4_laplacians",
-        "Q4: overall mismatch by Laplacian variant",
-        [{"laplacian": lap, **{f"k={k}": v for k, v in zip(ks, vals, strict=True)}} for lap, vals in variants.items()],
-    )
-    out.text(
-        f"## Q4 Spectral clustering\n\nChosen k = {tk.k}: {tk.rule}. Mismatch falls trivially as k grows (tiny clusters "
-        "are pure), so the smallest k that explains the labels almost as well as any is preferred. The plain "
-        "unnormalised Laplacian isolates tiny components and low-degree nodes and is near coin-flipping on this graph; "
-        "the regularized Laplacian (degrees + mean degree) is robust to both."
-    )
-
-
-def _q5(inputs: Inputs, out: Outputs, quick: bool, seed: int) -> None:
-    import matplotlib.pyplot as plt
-
-    E = inputs.embeddings
-    main = vq.compress(E, 256 if E.shape[0] > 256 else E.shape[0] // 2, seed=seed)
-    side = vq.compress(E, main.k, seed=seed, engine="sklearn")
-    out.table(
-        "q5_memory",
-        "Q5: memory (MB = 2^20 bytes, 4 decimals) and quality, k = 256",
-        [
-            {
-                "engine": r.engine,
-                "k": r.k,
-                "memory before MB": f"{r.memory_before_mb:.4f}",
-                "memory after MB": f"{r.memory_after_mb:.4f}",
-                "compression ratio": r.compression_ratio,
-                "average cosine": r.avg_cosine,
-                "code dtype": str(r.codes.dtype),
-                "iterations": r.n_iter,
-            }
-            for r in (main, side)
-        ],
-    )
-    ks = [k for k in ((64, 128) if quick else (64, 128, 256, 512)) if k < E.shape[0]]
-    rows = vq.sweep(E, ks, seed=seed)
-    out.table("q5_sweep", "Q5: sweep over k", [{k: v for k, v in r.items() if k != "seconds"} for r in rows])
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    axes[0].plot([r["k"] for r in rows], [r["compression_ratio"] for r in rows], "o-")
-    axes[0].set(xlabel="k", ylabel="compression ratio", title="Compression vs k", xscale="log", xticks=ks)
-    axes[1].plot([r["k"] for r in rows], [r["avg_cosine"] for r in rows], "o-")
-    axes[1].set(xlabel="k", ylabel="average cosine", title="Quality vs k", xscale="log", xticks=ks)
-    for ax in axes:
-        ax.set_xticklabels([str(k) for k in ks])
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    out.figure("q5_sweep", fig)
-    out.table(
-        "q5_vq_vs_pq",
-        "Q5: VQ vs PQ at equal code bytes per row (VQ codebook capped at 1,024 rows; at most 50 rounds)",
-        vq.compare_vq_pq(E, (1, 2) if quick else (1, 2, 4, 8), seed=seed, max_vq_k=1024, max_iter=50),
-    )
-    out.text(
-        "## Q5 Vector quantization\n\nCodes use the smallest unsigned type that holds k: 1 byte up to k = 256, "
-        "2 bytes from k = 257 (so the course's '1 byte per index' is wrong at k = 512). Memory counts codebook "
-        "(float32) plus codes, in MB of 2^20 bytes. Rows are normalised before clustering: embeddings are compared by "
-        "cosine, so direction is what must survive. PQ spends the same code bytes on several small codebooks and "
-        "represents far more distinct vectors."
-    )
-
-
-def _digits(inputs: Inputs, out: Outputs, quick: bool, seed: int) -> None:
-    import matplotlib.pyplot as plt
-
-    digits = inputs.digits
-    if quick and len(digits.labels) > 3000:
-        digits = fd.Digits(digits.images[:3000], digits.labels[:3000], digits.source)
-    ks = (10, 20, 50) if quick else (10, 20, 50, 100, 200)
-    p = fd.notebook_protocol(digits, ks=ks, per_digit=50 if quick else 100, seed=seed)
-    strip = ("seconds",)
-    out.table(
-        "mnist_protocols",
-        "MNIST: the notebook's protocol vs the honest one",
-        [{k: v for k, v in r.items() if k not in strip} for r in p.notebook_rows + p.honest_rows],
-    )
-    clf = p.classifiers["honest-20"] if "honest-20" in p.classifiers else next(iter(p.classifiers.values()))
-    imgs, labels = fd.centroid_images(clf, p.image_shape)
-    cols = 10
-    rows_n = int(np.ceil(len(imgs) / cols))
-    fig, axes = plt.subplots(rows_n, cols, figsize=(cols * 1.1, rows_n * 1.25))
-    for ax, i in zip(np.atleast_1d(axes).ravel(), range(rows_n * cols), strict=True):
-        ax.axis("off")
-        if i < len(imgs):
-            ax.imshow(imgs[i], cmap="gray_r")
-            ax.set_title(str(labels[i]), fontsize=9)
-    fig.suptitle(f"MNIST: k = {len(imgs)} centroids with their majority digit")
-    fig.tight_layout()
-    out.figure("mnist_centroids", fig)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    hk = [r["k"] for r in p.honest_rows]
-    axes[0].plot(hk, [r["objective"] for r in p.honest_rows], "o-")
-    axes[0].set(xscale="log", xlabel="k", ylabel="k-means objective (sum of squared distances)", title="Loss vs k")
-    axes[1].plot(hk, [r["accuracy"] for r in p.honest_rows], "o-")
-    axes[1].set(xscale="log", xlabel="k", ylabel="held-out accuracy", title="Accuracy vs k")
-    for ax in axes:
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    out.figure("mnist_loss_accuracy", fig)
-    out.text(
-        "## MNIST\n\nThe classic notebook printed 'TOTAL ITERATIONS' from the wrong loop variable (always k - 1) and "
-        "reported the mean un-squared distance as its loss; the tables give the true rounds and the real k-means "
-        "objective beside it. More clusters capture more writing styles per digit, so held-out accuracy rises with k."
-    )
+@contextlib.contextmanager
+def _recording(step: str, into: list[dict[str, str]]) -> Iterator[None]:
+    """Record the warnings fastclust raises in ``step`` (shown in the report); re-issue every other one."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for w in caught:
+        ours = issubclass(w.category, UserWarning) and Path(w.filename).resolve().is_relative_to(_PACKAGE_DIR)
+        if ours:
+            into.append({"step": step, "warning": f"{w.category.__name__}: {w.message}"})
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
 
 
 # ---------------------------------------------------------------------------------------------
-# the report
+# figures: vector plots with matplotlib (no pyplot state), pictures as PNG
 # ---------------------------------------------------------------------------------------------
 
-
-def _text_pages(pdf: Any, title: str, lines: Sequence[str], per_page: int = 70) -> None:
-    """Monospace text on A4 pages: prose is wrapped; wide tables get a smaller font, so nothing runs off."""
-    import textwrap
-
-    import matplotlib.pyplot as plt
-
-    out: list[str] = []
-    for line in lines:
-        is_table = line.startswith("|")
-        out += [line] if is_table or len(line) <= 120 else textwrap.wrap(line, 120) or [""]
-    widest = max((len(line) for line in out), default=1)
-    size = min(7.0, 7.0 * 125 / max(widest, 1))  # 125 monospace characters fill the width at 7 pt
-    for start in range(0, max(len(out), 1), per_page):
-        fig = plt.figure(figsize=(8.27, 11.69))
-        fig.text(0.05, 0.97, title, fontsize=13, weight="bold", va="top")
-        fig.text(0.05, 0.94, "\n".join(out[start : start + per_page]), fontsize=size, family="monospace", va="top")
-        pdf.savefig(fig)
-        plt.close(fig)
+_RC: Any = {
+    "svg.fonttype": "path",
+    "svg.hashsalt": "fastclust",
+    "font.size": 8,
+    "axes.titlesize": 8.5,
+    "axes.labelsize": 8,
+    "legend.fontsize": 7,
+    "xtick.labelsize": 7.5,
+    "ytick.labelsize": 7.5,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "lines.markersize": 4,
+}
+_CM = 1 / 2.54
 
 
-def machine_description() -> list[str]:
+def _svg(fig: Any) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None})
+    return buf.getvalue()
+
+
+def _k_axis(ax: Any, ks: Sequence[int], *, log: bool = True) -> None:
+    """An x axis of k with exactly the ks as ticks, written as integers: no colliding log-scale labels."""
+    from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
+
+    if log:
+        ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_locator(FixedLocator(list(ks)))
+    ax.xaxis.set_major_formatter(FixedFormatter([str(k) for k in ks]))
+    ax.xaxis.set_minor_locator(NullLocator())
+
+
+def _fig_choose_k(q3: fc_course.Q3Study) -> bytes:
     import matplotlib
-    import scipy
-    import sklearn
+    from matplotlib.figure import Figure
 
+    with matplotlib.rc_context(_RC):
+        fig = Figure(figsize=(17 * _CM, 6.6 * _CM), layout="constrained")
+        ax1, ax2 = fig.subplots(1, 2)
+        colours = matplotlib.color_sequences["tab10"]
+        for i, name in enumerate(q3.images):
+            for metric, style in (("l2", "-"), ("l1", "--")):
+                if metric not in q3.metrics:
+                    continue
+                ck = q3.choose[(name, metric)]
+                j = ck.ks.index(ck.k)
+                label = f"{name} {metric.upper()}"
+                ax1.plot(ck.ks, ck.mse, style, marker="o", color=colours[i], label=label)
+                ax1.plot([ck.k], [ck.mse[j]], "*", color=colours[i], markersize=11, markeredgecolor="black")
+                ax2.plot(ck.bits_per_pixel, ck.psnr, style, marker="o", color=colours[i], label=label)
+                ax2.plot(
+                    [ck.bits_per_pixel[j]], [ck.psnr[j]], "*", color=colours[i], markersize=11, markeredgecolor="black"
+                )
+        _k_axis(ax1, q3.ks)
+        ax1.set(xlabel="k (colours, log scale)", ylabel="MSE per channel", title="(a) distortion against k")
+        bits = sorted({int(b) for ck in q3.choose.values() for b in ck.bits_per_pixel})
+        _k_axis(ax2, bits, log=False)
+        ax2.set(xlabel="index bits per pixel, ceil(log2 k)", ylabel="PSNR (dB)", title="(b) rate against distortion")
+        handles, labels = ax1.get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4), frameon=False)
+        return _svg(fig)
+
+
+def _fig_q4_tuning(q4: fc_course.Q4Study) -> bytes:
+    import matplotlib
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    ks, rates = q4.curve()
+    with matplotlib.rc_context(_RC):
+        fig = Figure(figsize=(17 * _CM, 6.2 * _CM), layout="constrained")
+        ax = fig.subplots()
+        ax.plot(ks, rates, "o-", markersize=3, label="overall mismatch rate")
+        best = min(rates)
+        ax.axhline(best + q4.tolerance, color="grey", ls=":", label=f"lowest + {q4.tolerance}")
+        ax.axvline(q4.chosen_k, color="black", ls="--", label=f"chosen k = {q4.chosen_k}")
+        table_ks = [k for k in q4.ks if k in ks]
+        ax.plot(table_ks, [q4.tables_by_k[k].overall for k in table_ks], "s", color="C3", label="k in the tables")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=12))
+        ax.set(xlabel="k (clusters)", ylabel="overall mismatch rate")
+        ax.set_ylim(bottom=0)
+        fig.legend(loc="outside lower center", ncols=4, frameon=False)
+        return _svg(fig)
+
+
+def _fig_q5(q5: fc_course.Q5Study) -> bytes:
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    rows = [q5.memory(k) for k in q5.ks]
+    ks = [r["k"] for r in rows]
+    with matplotlib.rc_context(_RC):
+        fig = Figure(figsize=(17 * _CM, 6.2 * _CM), layout="constrained")
+        ax1, ax2 = fig.subplots(1, 2)
+        ax1.plot(ks, [r["after_course"] for r in rows], "o-", label="course rule (1-byte index)")
+        ax1.plot(ks, [r["after_stored"] for r in rows], "s--", label="index as stored")
+        _k_axis(ax1, ks)
+        ax1.set(xlabel="k (codewords, log scale)", ylabel="memory after (MB)", title="(a) memory after compression")
+        ax1.legend(frameon=False)
+        ax2.plot(ks, [r["cosine"] for r in rows], "o-", color="C2")
+        _k_axis(ax2, ks)
+        ax2.set(xlabel="k (codewords, log scale)", ylabel="average cosine similarity", title="(b) quality")
+        return _svg(fig)
+
+
+def _fig_mnist_accuracy(mn: fc_course.MnistStudy) -> bytes:
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    curves = mn.accuracy_curves()
+    ks = sorted({k for xs, _ in curves.values() for k in xs})
+    with matplotlib.rc_context(_RC):
+        fig = Figure(figsize=(17 * _CM, 6.2 * _CM), layout="constrained")
+        ax = fig.subplots()
+        for (name, (xs, ys)), marker in zip(curves.items(), "o^s", strict=False):
+            ax.plot(xs, ys, "-", marker=marker, label=name)
+        _k_axis(ax, ks)
+        ax.set(xlabel="k (clusters, log scale)", ylabel="held-out accuracy")
+        fig.legend(loc="outside right center", frameon=False)
+        return _svg(fig)
+
+
+def _png(arr: np.ndarray) -> bytes:
+    """An RGB or grey picture as PNG (fast zlib level: pictures are big and the PDF recompresses nothing)."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="png", compress_level=1)
+    return buf.getvalue()
+
+
+def _palette_png(labels: np.ndarray, palette: np.ndarray) -> bytes:
+    """A k-colour reconstruction stored as the palette image it is: exact colours, a fraction of the bytes."""
+    from PIL import Image
+
+    if palette.shape[0] > 256:
+        return _png(np.clip(np.rint(palette), 0, 255).astype(np.uint8)[labels])
+    img = Image.fromarray(labels.astype(np.uint8), mode="P")
+    img.putpalette(np.clip(np.rint(palette), 0, 255).astype(np.uint8).ravel().tolist())
+    buf = io.BytesIO()
+    img.save(buf, format="png", compress_level=6)
+    return buf.getvalue()
+
+
+def _stem(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "_", Path(name).stem).strip("_").lower() or "image"
+
+
+# ---------------------------------------------------------------------------------------------
+# Typst source
+# ---------------------------------------------------------------------------------------------
+
+
+class M(str):
+    """Raw Typst markup (references, emphasis); a plain ``str`` is always inserted as literal text."""
+
+
+def _lit(text: str) -> str:
+    """A Typst string literal."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def _txt(text: str) -> str:
+    """Literal text inside markup (``;`` ends the embedded expression)."""
+    return "#" + _lit(text) + ";"
+
+
+def _para(*parts: str) -> str:
+    return "".join(p if isinstance(p, M) else _txt(p) for p in parts) + "\n\n"
+
+
+def _label(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-")
+
+
+_MINUS = str.maketrans({"-": "−"})
+
+
+def _pdf_cell(value: str, col: Column) -> str:
+    if not col.numeric:
+        return value
+    if col.group and value and value.lstrip("+-").replace(".", "", 1).isdigit():
+        whole, _, frac = value.partition(".")
+        sign = whole[0] if whole[0] in "+-" else ""
+        digits = whole.lstrip("+-")
+        grouped = f"{int(digits):,}".replace(",", "\u2009")
+        value = sign + grouped + (f".{frac}" if frac else "")
+    return value.translate(_MINUS)
+
+
+def _typst_header(cols: Sequence[Column]) -> str:
+    """One header row, or two when columns are grouped under a shared heading (with a rule under each group)."""
+    if not any(c.head for c in cols):
+        if not any(c.title for c in cols):
+            return ""
+        return "table.header(" + ", ".join(f"[*{_txt(c.title)}*]" for c in cols) + "), table.hline(stroke: 0.5pt),"
+    top: list[str] = []
+    rules: list[str] = []
+    i = 0
+    while i < len(cols):
+        c = cols[i]
+        if not c.head:
+            top.append(f"table.cell(rowspan: 2, align: bottom + {'right' if c.numeric else 'left'})[*{_txt(c.title)}*]")
+            i += 1
+            continue
+        j = i
+        while j < len(cols) and cols[j].head == c.head:
+            j += 1
+        top.append(f"table.cell(colspan: {j - i}, align: center)[*{_txt(c.head)}*]")
+        rules.append(f"table.hline(y: 1, start: {i}, end: {j}, stroke: 0.4pt)")
+        i = j
+    second = [f"[*{_txt(c.title)}*]" for c in cols if c.head]
+    return "table.header(" + ", ".join(top + rules + second) + "), table.hline(stroke: 0.5pt),"
+
+
+def _typst_table(
+    table: Table,
+    *,
+    label: str | None = None,
+    roles: Sequence[str] = ("key", "value", "time"),
+    size: str = "8.5pt",
+    two_columns: bool = False,
+    widths: Sequence[str] | None = None,
+) -> str:
+    cols = [c for c in table.columns if c.role in roles]
+    columns = f"({', '.join(widths)},)" if widths else str(len(cols))
+    aligns = ", ".join("right" if c.numeric else "left" for c in cols)
+    body_rows = []
+    previous_key: str | None = None
+    for cells in table.cells(roles):
+        # a thin rule between groups of rows sharing the first key (Q4's k, MNIST's k, Q3's image) in long tables
+        first = cells[0]
+        if previous_key is not None and first != previous_key and cols[0].role == "key" and len(table.rows) > 12:
+            body_rows.append("table.hline(stroke: 0.3pt + luma(160)),")
+        previous_key = first
+        body_rows.append(", ".join(_lit(_pdf_cell(v, c)) for v, c in zip(cells, cols, strict=True)) + ",")
+    note = f"\n  #block(width: 100%, text(size: 7.5pt)[{_txt(table.note)}])" if table.note else ""
+    lab = f" <{label or 'tab-' + _label(table.name)}>"
+    grid = (
+        f"#table(columns: {columns}, align: ({aligns},), stroke: none, inset: (x: {'3pt' if two_columns else '4pt'}, y: 2.4pt),\n"
+        f"    table.hline(stroke: 0.8pt), {_typst_header(cols)}\n    "
+        + "\n    ".join(body_rows)
+        + "\n    table.hline(stroke: 0.8pt))"
+    )
+    if two_columns:
+        grid = f"#columns(2, gutter: 14pt)[{grid}]"
+    fig = f"#figure(kind: table, caption: [{_txt(table.title)}])[\n  #set text(size: {size})\n  {grid}{note}\n]{lab}\n"
+    # long tables may break across pages (their header repeats); short ones move whole, caption included
+    if len(table.rows) > 45:
+        fig = f"#[\n#show figure: set block(breakable: true)\n{fig}]\n"
+    return fig + "\n"
+
+
+def _typst_figure(path: str, caption: str, label: str, width: str = "100%") -> str:
+    return f"#figure(image({_lit(path)}, width: {width}), caption: [{_txt(caption)}]) <{label}>\n\n"
+
+
+_PREAMBLE = r"""
+#set document(title: "Clustering homework report")
+#set page(paper: "a4", margin: (x: 2cm, top: 2cm, bottom: 2.2cm),
+  header: context { if counter(page).get().first() > 1 [
+    #set text(size: 8pt, fill: luma(90))
+    Clustering homework report #h(1fr) #hydra-title
+  ] },
+  footer: context [#set text(size: 8pt, fill: luma(90)); #h(1fr) page #counter(page).display() of #counter(page).final().first() #h(1fr)])
+#set text(font: "Libertinus Serif", size: 10.5pt, lang: "en", number-type: "lining")
+#set par(justify: true, leading: 0.6em)
+#set heading(numbering: "1.1")
+#show heading.where(level: 1, outlined: true): it => { pagebreak(weak: true); v(0.2em); it; v(0.3em) }
+#show figure.where(kind: table): set figure.caption(position: top)
+#show figure.caption: set text(size: 9pt)
+#show table: set text(number-width: "tabular", hyphenate: false)
+#show table: set par(justify: false)
+#show list: set par(justify: false)
+#show link: set text(fill: rgb("#1a4f8a"))
+#set figure(gap: 0.6em)
+#show raw: set text(font: "DejaVu Sans Mono", size: 8.5pt)
+"""
+# the running header names the current section without a package: the last level-1 heading so far
+_PREAMBLE = _PREAMBLE.replace(
+    "#hydra-title",
+    "#{ let sel = heading.where(level: 1, outlined: true); "
+    "let here-page = here().page(); "
+    "let on = query(sel).filter(h => h.location().page() == here-page); "
+    "let before = query(sel.before(here())); "
+    "if on.len() > 0 { on.first().body } else if before.len() > 0 { before.last().body } }",
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# the document
+# ---------------------------------------------------------------------------------------------
+
+
+def _versions() -> list[dict[str, str]]:
+    from importlib import metadata
+
+    rows = [
+        {"package": "Python", "version": platform.python_version()},
+        {"package": "fastclust", "version": __version__},
+    ]
+    for dist in ("numpy", "scipy", "scikit-learn", "numba", "matplotlib", "pillow", "typst"):
+        try:
+            v = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            v = "not installed"
+        rows.append({"package": dist, "version": v})
+    return rows
+
+
+def machine_description() -> list[dict[str, str]]:
+    """What the run ran on: ``[{"what": ..., "value": ...}]`` (platform, CPU, cores, memory, load, backend)."""
     from ._backends import numba_available
 
-    lines = [
-        f"{platform.platform()}",
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-        f"Python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, "
-        f"scikit-learn {sklearn.__version__}, matplotlib {matplotlib.__version__}",
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem = ""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                mem = f"{int(line.split()[1]) / 2**20:.1f} GiB"
+                break
+    cores = str(os.cpu_count())
+    if hasattr(os, "sched_getaffinity"):
+        cores += f" ({len(os.sched_getaffinity(0))} usable by this process)"
+    rows = [
+        {"what": "platform", "value": platform.platform()},
+        {"what": "CPU", "value": cpu},
+        {"what": "logical cores", "value": cores},
     ]
+    if mem:
+        rows.append({"what": "memory", "value": mem})
+    if hasattr(os, "getloadavg"):
+        rows.append(
+            {"what": "load average (1, 5, 15 min) at the end", "value": ", ".join(f"{x:.2f}" for x in os.getloadavg())}
+        )
     if numba_available():
         import numba
 
-        lines.append(f"numba {numba.__version__} (kernels compiled)")
+        rows.append({"what": "kernels", "value": f"numba {numba.__version__}, {numba.get_num_threads()} threads"})
     else:
-        lines.append("numba not installed: numpy reference backend")
-    return lines
+        rows.append({"what": "kernels", "value": "numpy reference backend (numba not installed)"})
+    return rows
 
 
-STEPS = ("inputs", "Q3 images", "Q4 spectral", "Q5 embeddings", "MNIST", "PDF")
+def _command(data: str | Path | None, out: Path, quick: bool, seed: int) -> str:
+    """The command line that made this report, as a user would type it again."""
+    argv = list(sys.argv)
+    name = Path(argv[0]).name if argv else ""
+    if name == "run_all.py":
+        script = Path(argv[0])
+        with contextlib.suppress(ValueError):
+            script = script.resolve().relative_to(Path.cwd())
+        return shlex.join(["python", str(script), *argv[1:]])
+    if name in ("fastclust", "__main__.py") and "report" in argv[1:2]:
+        return shlex.join(["fastclust" if name == "fastclust" else "python -m fastclust", *argv[1:]]).replace(
+            "'python -m fastclust'", "python -m fastclust"
+        )
+    args = [f"{data!r}", f"{str(out)!r}", f"quick={quick}", f"seed={seed}"]
+    return f"fastclust.report.build_report({', '.join(args)})  (called from {name or 'Python'})"
+
+
+def _kv_table(name: str, title: str, rows: list[dict[str, str]], k: str, v: str, klabel: str, vlabel: str) -> Table:
+    return Table(name, title, [Column(k, klabel, role="key"), Column(v, vlabel)], rows)
+
+
+@dataclass
+class _Doc:
+    parts: list[str] = field(default_factory=list)
+    md: list[str] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+
+    def heading(self, text: str, level: int = 1) -> None:
+        self.parts.append("=" * level + " " + _txt(text) + "\n\n")
+        self.md.append("#" * (level + 1) + " " + text + "\n")
+
+    def para(self, *parts: str) -> None:
+        self.parts.append(_para(*parts))
+        self.md.append("".join(_md_text(p) for p in parts) + "\n")
+
+    def table(self, table: Table, **kwargs: Any) -> None:
+        self.parts.append(_typst_table(table, **kwargs))
+        self.tables.append(table)
+        self.md.append(_md_table(table))
+
+    def data(self, table: Table) -> None:
+        """A table for the CSVs and summary.md only (the PDF shows it as a figure)."""
+        self.tables.append(table)
+        self.md.append(_md_table(table))
+
+    def figure(self, path: str, caption: str, label: str, width: str = "100%") -> None:
+        self.parts.append(_typst_figure(path, caption, label, width))
+        self.md.append(f"![{caption}]({path})\n")
+
+    def raw(self, markup: str, md: str = "") -> None:
+        self.parts.append(markup)
+        if md:
+            self.md.append(md)
+
+
+_STUDY_PREFIXES = ("q3_", "q4_", "q5_", "mnist_")
+
+
+def _md_text(part: str) -> str:
+    """Markup as Markdown: ``@tab-q3_grid`` becomes "table q3_grid", ``@fig-q5`` "figure q5"; math stays as is."""
+    if isinstance(part, M):
+        names = {"tab": "table", "fig": "figure"}
+        text = re.sub(r"@(tab|fig)-([A-Za-z0-9_-]+)", lambda m: f"{names[m.group(1)]} {m.group(2)}", part)
+        if text.startswith("$") and text.endswith("$"):  # Typst math, written out plainly
+            text = text.strip("$").replace("tau", "τ").replace("\\/", "/")
+        return text.replace("*", "**") if text.strip() == "*" else text
+    return part
+
+
+def _md_table(table: Table) -> str:
+    header = table.header()
+    cols = table.columns
+    source = f" (`{table.name}.csv`)" if table.name.startswith(_STUDY_PREFIXES) else ""
+    lines = [f"**{table.title}**{source}", "", "| " + " | ".join(header) + " |"]
+    lines.append("|" + "|".join("---:" if c.numeric else "---" for c in cols) + "|")
+    lines += ["| " + " | ".join(r) + " |" for r in table.cells()]
+    if table.note:
+        lines += ["", f"_{table.note}_"]
+    return "\n".join(lines) + "\n"
+
+
+def _ref(kind: str, name: str) -> M:
+    return M(f"@{kind}-{_label(name)}")
+
+
+def _refs(refs: Sequence[M]) -> list[str]:
+    """``A``, ``A and B``, ``A, B and C``."""
+    out: list[str] = []
+    for i, r in enumerate(refs):
+        if i:
+            out.append(" and " if i == len(refs) - 1 else ", ")
+        out.append(r)
+    return out
+
+
+@dataclass
+class _Results:
+    inputs: Inputs
+    plan: fc_course.Plan
+    seed: int
+    quick: bool
+    command: str
+    q3: fc_course.Q3Study
+    q4: fc_course.Q4Study
+    q5: fc_course.Q5Study
+    mnist: fc_course.MnistStudy
+    compile_seconds: float
+    timings: list[dict[str, Any]]
+    recorded: list[dict[str, str]]
+    started: datetime
+
+
+def _page_one(doc: _Doc, r: _Results, out: Path) -> None:
+    title = "Clustering homework: image compression, spectral clustering, vector quantization and MNIST"
+    doc.raw(
+        f'#align(center)[#set par(justify: false); #text(size: 16pt, weight: "bold", hyphenate: false)[{_txt(title)}]\n#v(0.3em)\n'
+        f"#text(size: 10pt)[{_txt(f'Made by fastclust {__version__} on {r.started:%Y-%m-%d %H:%M} UTC')}]]\n#v(0.6em)\n",
+        f"# {title}\n\nMade by fastclust {__version__} on {r.started:%Y-%m-%d %H:%M} UTC.\n",
+    )
+    mode = "full" if not r.quick else "quick (smaller grids, for a smoke test: not the homework's sizes)"
+    p = r.plan
+    doc.para(
+        _ref("tab", "run"),
+        " gives the command that made this report and its seed, ",
+        _ref("tab", "inputs"),
+        " every input with the substitutions made for missing course files, and ",
+        _ref("tab", "versions"),
+        " the package versions. The timings and the machine are in the appendix.",
+    )
+    run_rows = [
+        {"what": "command", "value": r.command},
+        {"what": "working folder", "value": str(Path.cwd())},
+        {"what": "output folder", "value": str(out)},
+        {"what": "seed", "value": f"{r.seed} (each study draws from its own child stream of it)"},
+        {"what": "mode", "value": mode},
+        {
+            "what": "sizes",
+            "value": f"Q3 k = {', '.join(map(str, p.q3_ks))}, best of {p.q3_n_seeds} seeds; Q4 k = "
+            f"{', '.join(map(str, p.q4_ks))}, tuned over {fc_course.ks_text(p.q4_tune_ks)}; Q5 k = "
+            f"{', '.join(map(str, p.q5_ks))}; MNIST k = {', '.join(map(str, p.mnist_ks))}",
+        },
+    ]
+    doc.table(
+        _kv_table("run", "The run that made this report", run_rows, "what", "value", "", ""),
+        size="8.5pt",
+        widths=("auto", "1fr"),
+    )
+    inputs = Table(
+        "inputs",
+        "Inputs, and whether each is the course's file or a substitute",
+        [
+            Column("role", "used for", role="key"),
+            Column("source", "source"),
+            Column("details", "details"),
+            Column("origin", "origin"),
+        ],
+        r.inputs.rows,
+    )
+    doc.table(inputs, size="8pt", widths=("auto", "1fr", "auto", "auto"))
+    subs = r.inputs.substitutions
+    if subs:
+        doc.para(f"Substitutions ({len(subs)}): every input below replaces a course file that was not found.")
+        doc.raw("".join(f"- {_txt(s)}\n" for s in subs) + "\n", "".join(f"- {s}\n" for s in subs))
+    else:
+        doc.para("Substitutions: none. Every course file was found.")
+    doc.table(
+        _kv_table("versions", "Package versions", _versions(), "package", "version", "package", "version"), size="8pt"
+    )
+    doc.raw("#outline(depth: 1, indent: 1em)\n\n")
+
+
+def _q3_section(doc: _Doc, r: _Results, figs: dict[str, str]) -> None:
+    q3 = r.q3
+    doc.heading("Q3 Image compression")
+    sizes = "; ".join(
+        f"{name}: {q3.sizes[name][1]}x{q3.sizes[name][0]} pixels, {len(q3.prepared[name].counts):,} distinct colours"
+        for name in q3.images
+    )
+    doc.para(
+        f"Each image is compressed to k colours for k = {', '.join(map(str, q3.ks))} by k-means (L2: squared "
+        "Euclidean distance, centroids are means) and k-medians (L1: Manhattan distance, centroids are "
+        "coordinate-wise medians). The initial centroids are k distinct random pixels; a run stops when an "
+        "assignment round changes no label, and the iterations column counts those rounds. Clusters that "
+        f"empty are dropped, so the final k can be smaller. Images: {sizes}. "
+        f"Every cell was run with {len(q3.seeds)} seeds ({', '.join(map(str, q3.seeds))}) and the run with the "
+        "lowest objective of its own metric is kept; ",
+        _ref("tab", "q3_grid"),
+        " gives its seed, iterations and seconds (compiled kernels warmed up first, so no compilation is "
+        "timed). The command ",
+        M("`fastclust quantize IMAGE -k K --metric M --seed S`"),
+        " repeats any cell. ",
+        *_refs([_ref("fig", f"q3-{_stem(name)}") for name in q3.images]),
+        " show the kept reconstructions.",
+    )
+    for name in q3.images:
+        doc.raw(_recon_figure(q3, name, figs), _recon_markdown(q3, name, figs))
+    doc.table(q3.grid_table(), size="8pt")
+    doc.heading("L1 against L2", 2)
+    comments = q3.commentary()
+    doc.para(
+        _ref("tab", "q3_l1_vs_l2"),
+        " sets the two metrics side by side for every (image, k). ",
+        *[c + " " for c in comments],
+    )
+    doc.table(q3.l1_vs_l2_table(), size="8pt")
+    doc.heading("Choosing k", 2)
+    doc.para(
+        "Method: the elbow of distortion against rate. For every image the kept L2 and L1 runs of ",
+        _ref("tab", "q3_grid"),
+        " give the MSE at each k (no extra fits). The rate is the index cost, log2 k bits per pixel, so the "
+        "candidate ks, which double, are equally spaced in rate. The chosen k is the Kneedle knee (Satopää et "
+        "al. 2011) of MSE against log2 k: the point farthest from the chord joining the first and last points "
+        "once both axes are scaled to [0, 1], where one more bit per pixel stops buying a comparable drop in "
+        "error. ",
+        _ref("fig", "q3-choose-k"),
+        " marks it with a star on (a) the elbow curve and (b) the rate-distortion curve; ",
+        _ref("tab", "q3_best_k"),
+        " lists it. ",
+        *[c + " " for c in q3.choose_commentary()],
+    )
+    doc.figure(
+        figs["q3_choose_k"],
+        "Q3: choosing k. (a) MSE against k (log scale; solid L2, dashed L1); (b) PSNR "
+        "against index bits per pixel. Stars: the chosen k.",
+        "fig-q3-choose-k",
+    )
+    doc.table(q3.choose_table(), size="8.5pt")
+
+
+def _recon_markdown(q3: fc_course.Q3Study, name: str, figs: dict[str, str]) -> str:
+    lines = [
+        f"**{name}: the original and the kept reconstructions** ![original]({figs[f'q3:{name}:original']})",
+        "",
+        "| | " + " | ".join(f"k = {k}" for k in q3.ks) + " |",
+        "|---|" + "---|" * len(q3.ks),
+    ]
+    for metric in q3.metrics:
+        cells = [
+            f"![{metric.upper()} k={k}]({figs[f'q3:{name}:{metric}:{k}']}) {q3.cell(name, metric, k).result.psnr:.2f} dB"
+            for k in q3.ks
+        ]
+        lines.append(f"| {metric.upper()} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _recon_figure(q3: fc_course.Q3Study, name: str, figs: dict[str, str]) -> str:
+    n = len(q3.ks)
+    h, w = q3.sizes[name][:2]
+    # tall pictures are sized by height, so a portrait's figure is no taller than a landscape's
+    size = "width: 100%" if h <= 0.8 * w else f"height: {17.0 / (n + 1) * 0.72:.2f}cm"
+    cells = ["[]"] + [f"[#text(size: 8pt)[{_txt(f'k = {k}')}]]" for k in q3.ks]
+    first = True
+    for metric in q3.metrics:
+        if first:
+            cells.append(
+                f"grid.cell(rowspan: {len(q3.metrics)}, align: horizon)"
+                f"[#stack(spacing: 2pt, image({_lit(figs[f'q3:{name}:original'])}, {size}), "
+                f"text(size: 7.5pt)[{_txt('original')}])]"
+            )
+            first = False
+        for k in q3.ks:
+            res = q3.cell(name, metric, k).result
+            cells.append(
+                f"[#stack(spacing: 2pt, image({_lit(figs[f'q3:{name}:{metric}:{k}'])}, {size}), "
+                f"text(size: 7pt)[{_txt(f'{metric.upper()}: {res.psnr:.2f} dB'.replace('-', '−'))}])]"
+            )
+    body = ", ".join(cells)
+    caption = (
+        f"Q3: {name}, the original and its kept reconstructions, L2 (k-means) in the upper row and L1 (k-medians) "
+        f"in the lower, with their PSNR."
+    )
+    return (
+        f"#figure(grid(columns: {n + 1}, column-gutter: 3pt, row-gutter: 7pt, align: center, {body}), "
+        f"caption: [{_txt(caption)}]) <fig-q3-{_stem(name)}>\n\n"
+    )
+
+
+def _q4_section(doc: _Doc, r: _Results, figs: dict[str, str]) -> None:
+    q4 = r.q4
+    doc.heading("Q4 Spectral clustering of the political blogs")
+    doc.para(
+        "The graph is read from nodes.txt and edges.txt; links become undirected edges, repeated and reciprocal "
+        "links merge, self-loops are dropped, and blogs without any link are removed (they carry no information "
+        "for a graph method). ",
+        _ref("tab", "q4_graph"),
+        " counts what was kept. Clustering uses the regularized normalized Laplacian (Qin and Rohe 2013): the "
+        "top k eigenvectors of ",
+        M("$(D + tau I)^(-1\\/2) A (D + tau I)^(-1\\/2)$"),
+        " with ",
+        M("$tau$"),
+        " the mean degree, rows scaled to unit length, then k-means++ with 10 restarts, keeping the lowest "
+        f"objective. The seed is {q4.seed}; each k gives exactly the labels of ",
+        M(f"`fastclust spectral nodes.txt edges.txt -k K --seed {q4.seed}`"),
+        " and of the Gradescope class. Each cluster's majority label is the label most of its blogs carry (0 = "
+        "liberal, 1 = conservative); its mismatch rate is the share of its blogs with the other label, and the "
+        "overall rate is mismatched blogs over all kept blogs.",
+    )
+    doc.table(q4.graph_table(), size="8.5pt")
+    doc.para(
+        _ref("tab", "q4_overall"),
+        " gives the overall rate for every k and ",
+        _ref("tab", "q4_clusters"),
+        " every cluster's majority label and mismatch rate. ",
+        *[c + " " for c in q4.commentary()[:1]],
+    )
+    doc.table(q4.overall_table(), size="8.5pt")
+    doc.table(q4.clusters_table(), size="7.5pt", two_columns=True, widths=("auto",) * 3 + ("1fr",) + ("auto",) * 2)
+    doc.heading("Tuning k", 2)
+    doc.para(
+        f"Rule: {q4.rule}. Mismatch falls trivially as k grows (a cluster of one blog is always pure, and k = n "
+        "gives 0), so the lowest rate is not the aim: the rule keeps the fewest clusters that explain the labels "
+        "almost as well as any. ",
+        _ref("fig", "q4-tuning"),
+        f" shows the curve; the chosen k is {q4.chosen_k}. ",
+        *[c + " " for c in q4.commentary()[1:2]],
+    )
+    doc.figure(
+        figs["q4_tuning"],
+        f"Q4: overall mismatch rate against k (regularized Laplacian, seed {q4.seed}); "
+        f"dashed: the chosen k = {q4.chosen_k}; dotted: the lowest rate + {q4.tolerance}.",
+        "fig-q4-tuning",
+    )
+    doc.data(q4.tune_table())
+    doc.heading("What the clusters say about the blogs", 2)
+    doc.para(*[c + " " for c in q4.commentary()[2:]])
+
+
+def _q5_section(doc: _Doc, r: _Results, figs: dict[str, str]) -> None:
+    q5 = r.q5
+    doc.heading("Q5 Vector quantization of an embedding table")
+    doc.para(
+        f"The table has {q5.n:,} rows of {q5.d} float32 numbers. Vector quantization keeps a codebook of k rows and "
+        "one index per row. Rows are scaled to unit length before clustering, because embeddings are compared by "
+        "cosine: direction is what must survive. The codebook comes from k-means++ and Lloyd rounds to "
+        f"convergence (seed {q5.seed}; ",
+        M(f"`fastclust vq AImodel.npy -k K --seed {q5.seed}`"),
+        " gives the same codebook). Memory follows the course's rule: 4 bytes per float32 number, 1 byte per "
+        "index, MB = 2^20 bytes, to 4 decimals; the average cosine is the mean cosine similarity of each row to its "
+        "codeword. ",
+        _ref("tab", "q5_answer"),
+        f" answers the question at k = {q5.main_k}; ",
+        _ref("tab", "q5_sweep"),
+        " and ",
+        _ref("fig", "q5"),
+        f" cover k = {', '.join(map(str, q5.ks))}.",
+    )
+    doc.table(q5.answer_table(), size="9pt")
+    doc.table(q5.sweep_table(), size="8pt")
+    doc.figure(
+        figs["q5"],
+        "Q5: (a) memory after compression against k, under the course's 1-byte rule and as "
+        "stored; (b) average cosine similarity against k.",
+        "fig-q5",
+    )
+    doc.heading("The trade-off", 2)
+    doc.para(*[c + " " for c in q5.commentary()])
+
+
+def _mnist_section(doc: _Doc, r: _Results, figs: dict[str, str]) -> None:
+    mn = r.mnist
+    name = "MNIST" if not mn.standin else "MNIST study on an 8x8 stand-in"
+    doc.heading(f"{name}: k-means as a digit classifier")
+    if mn.standin:
+        doc.para(
+            M("*"),
+            "No MNIST was found, so this section runs on scikit-learn's 8x8 digits, a stand-in: every "
+            "number and title below is about those, not MNIST.",
+            M("* "),
+            "Point the report at MNIST with --data DIR (DIR/mnist or DIR/../mnist) or $FASTCLUST_MNIST.",
+        )
+    h, w = mn.image_shape
+    doc.para(
+        f"Data: {mn.n_images:,} images of {w}x{h} pixels, split at random into {mn.n_train:,} for training and "
+        f"{mn.n_test:,} held out. Each cluster is labelled with the majority digit of its training images, and "
+        "a held-out image is predicted as its nearest centroid's label. The classic notebook trains on "
+        f"{mn.n_subset // 10} images of each digit ({mn.n_subset:,} in all) with k = {mn.notebook_k} and starts from "
+        "random Gaussian centroids (each pixel drawn with the data's mean and standard deviation). ",
+        _ref("tab", "mnist_notebook"),
+        " repeats that protocol next to a start from random data points; the notebook's printed iteration count "
+        "(its loop variable, always k − 1) is shown there, beside the true count. ",
+        _ref("tab", "mnist_init_sweep"),
+        " compares the two starts, and k-means++, across k on the same images, and ",
+        _ref("tab", "mnist_full"),
+        " trains k-means++ on the whole training split. ",
+        _ref("fig", "mnist-accuracy"),
+        " plots all three; ",
+        _ref("fig", "mnist-centroids"),
+        " shows the centroids.",
+    )
+    doc.table(mn.notebook_table(), size="8pt")
+    doc.table(mn.sweep_table(), size="8pt")
+    doc.table(mn.full_table(), size="8pt")
+    doc.figure(
+        figs["mnist_accuracy"],
+        f"{mn.label}: held-out accuracy against k for each initialisation.",
+        "fig-mnist-accuracy",
+    )
+    doc.raw(
+        _centroid_figure(mn, figs),
+        f"{mn.label}: the centroids ({mn.centroid_source}), with the digit each predicts: "
+        + " ".join(f"![{label}]({figs[f'mnist:centroid:{i}']})" for i, label in enumerate(mn.centroid_labels))
+        + "\n",
+    )
+    doc.heading("Findings", 2)
+    doc.para(*[c + " " for c in mn.commentary()])
+
+
+def _centroid_figure(mn: fc_course.MnistStudy, figs: dict[str, str]) -> str:
+    cells = []
+    for i, label in enumerate(mn.centroid_labels):
+        cells.append(
+            f"[#stack(spacing: 2pt, image({_lit(figs[f'mnist:centroid:{i}'])}, width: 100%), "
+            f"text(size: 7pt)[{_txt(f'digit {label}')}])]"
+        )
+    caption = f"{mn.label}: the centroids ({mn.centroid_source}) with the digit each one predicts."
+    return (
+        f"#figure(grid(columns: 10, column-gutter: 4pt, row-gutter: 7pt, align: center, {', '.join(cells)}), "
+        f"caption: [{_txt(caption)}]) <fig-mnist-centroids>\n\n"
+    )
+
+
+def _appendix(doc: _Doc, r: _Results) -> None:
+    doc.heading("Appendix: the run")
+    timing = Table(
+        "run_timings",
+        "Wall-clock seconds per step (compiled kernels already warm)",
+        [
+            Column("step", "step", role="key"),
+            Column("seconds", "seconds", ".2f", role="time"),
+            Column("what", "what it covers"),
+        ],
+        r.timings,
+        note="Typesetting this PDF and writing the files come after this table was made; run_timings.csv has them.",
+    )
+    doc.para(
+        _ref("tab", "run_timings"),
+        " gives the time of every step. Kernel compilation (or loading numba's cache) is not in it: ",
+        _ref("tab", "compile"),
+        f" gives it, {r.compile_seconds:.2f} s before the first timed step. ",
+        _ref("tab", "machine"),
+        " describes the machine. Per-run seconds are in ",
+        _ref("tab", "q3_grid"),
+        ", ",
+        _ref("tab", "q4_overall"),
+        ", ",
+        _ref("tab", "q5_sweep"),
+        " and the MNIST tables.",
+    )
+    doc.table(timing, size="8.5pt")
+    compile_table = Table(
+        "compile",
+        "Kernel compilation, timed separately",
+        [Column("what", "", role="key"), Column("seconds", "seconds", ".2f", role="time")],
+        [{"what": "compile or load the numba kernels (tiny warm-up fits)", "seconds": r.compile_seconds}],
+    )
+    doc.table(compile_table, size="8.5pt")
+    if r.recorded:
+        counts: dict[tuple[str, str], int] = {}
+        for w in r.recorded:
+            counts[(w["step"], w["warning"])] = counts.get((w["step"], w["warning"]), 0) + 1
+        rows = [{"step": s, "warning": m, "times": n} for (s, m), n in counts.items()]
+        doc.para("fastclust raised these warnings during the run (", _ref("tab", "warnings"), "):")
+        doc.table(
+            Table(
+                "warnings",
+                "Warnings raised during the run",
+                [Column("step", "step", role="key"), Column("warning", "warning"), Column("times", "times", "d")],
+                rows,
+            ),
+            size="8pt",
+        )
+    else:
+        doc.para("fastclust raised no warnings during the run.")
+    doc.table(
+        _kv_table("machine", "The machine", machine_description(), "what", "value", "", ""),
+        size="8.5pt",
+        widths=("auto", "1fr"),
+    )
+
+
+def _document(r: _Results, figs: dict[str, str], out: Path) -> _Doc:
+    doc = _Doc()
+    _page_one(doc, r, out)
+    _q3_section(doc, r, figs)
+    _q4_section(doc, r, figs)
+    _q5_section(doc, r, figs)
+    _mnist_section(doc, r, figs)
+    _appendix(doc, r)
+    return doc
+
+
+# ---------------------------------------------------------------------------------------------
+# writing
+# ---------------------------------------------------------------------------------------------
+
+
+def _csv_bytes(table: Table, roles: Sequence[str]) -> bytes:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    cols = [c for c in table.columns if c.role in roles]
+    writer.writerow([c.csv_key for c in cols])
+    writer.writerows(table.cells(roles))
+    return buf.getvalue().encode("utf-8")
+
+
+def _write_tables(stage: _Stage, tables: Sequence[Table]) -> None:
+    """``NAME.csv`` holds the deterministic columns, ``NAME_timings.csv`` the wall-clock ones."""
+    for t in tables:
+        if any(c.role == "value" for c in t.columns):
+            stage.write_bytes(f"{t.name}.csv", _csv_bytes(t, ("key", "value")))
+        if t.has_timings:
+            stage.write_bytes(f"{t.name.removesuffix('_timings')}_timings.csv", _csv_bytes(t, ("key", "time")))
+
+
+def _typst_pdf(source: str, root: Path) -> bytes:
+    try:
+        import typst
+    except ImportError as exc:  # pragma: no cover - checked at the start of build_report
+        raise FastclustError("the PDF needs the 'typst' package: pip install 'fastclust[reports]'") from exc
+    main = root / "report.typ"
+    return typst.compile(str(main), root=str(root), ignore_system_fonts=True)
+
+
+def _require_typst() -> None:
+    try:
+        import typst  # noqa: F401
+    except ImportError:
+        raise FastclustError(
+            "the report's PDF is typeset with Typst: install it with pip install 'fastclust[reports]' (or pip install typst)"
+        ) from None
 
 
 def build_report(
@@ -515,89 +1436,206 @@ def build_report(
     *,
     quick: bool = False,
     seed: int = 0,
-    progress: Callable[[str], None] | None = None,
+    progress: ProgressFn | Callable[[str], None] | None = None,
 ) -> Path:
-    """Make every deliverable under ``out``; return the path of ``report.pdf``.
+    """Make every deliverable under ``out`` (relative to the current folder); return the path of ``report.pdf``.
 
-    ``progress(step)`` is called before each of :data:`STEPS`.
+    ``progress(label, done, total)``: see the module docstring and :data:`STEPS`.
+    Raises :class:`FastclustError` before computing anything if ``out`` cannot be
+    written, a ``data`` folder is missing, Typst is not installed, or ``seed``
+    is not a non-negative integer.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.backends.backend_pdf import PdfPages
-
     t_start = perf_counter()
+    started = datetime.now(timezone.utc)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or int(seed) < 0:
+        raise FastclustError(f"seed must be a non-negative integer, got {seed!r}")
+    seed = int(seed)
+    _require_typst()
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "report.pdf").unlink(missing_ok=True)  # never leave an old report looking like this run's
-    notify = progress or (lambda step: None)
-    timings: list[dict[str, Any]] = []
+    input_plan = locate_inputs(data)  # a wrong --data fails here, before the output folder is touched
+    stage = _Stage(out)  # a read-only --out fails here, before anything is computed
+    try:
+        return _run(stage, input_plan, data, out, quick, seed, progress, t_start, started)
+    except BaseException:
+        stage.discard()
+        raise
 
-    def timed(step: str, fn: Callable[[], Any]) -> Any:
-        notify(step)
+
+def _run(
+    stage: _Stage,
+    input_plan: InputPlan,
+    data: str | Path | None,
+    out: Path,
+    quick: bool,
+    seed: int,
+    progress: ProgressFn | Callable[[str], None] | None,
+    t_start: float,
+    started: datetime,
+) -> Path:
+    plan = fc_course.plan(quick)
+    n_images = len(input_plan.image_paths)
+    n_figures = 4 + n_images * (1 + len(plan.q3_metrics) * len(plan.q3_ks)) + 1  # plots, pictures, centroid tiles
+    units = {
+        "inputs": 1,
+        "compiling kernels": 1,
+        "Q3 image compression": plan.q3_units(n_images),
+        "Q4 spectral clustering": plan.q4_units(),
+        "Q5 vector quantization": plan.q5_units(),
+        "MNIST study": plan.mnist_units(),
+        "figures": n_figures,
+        "typesetting": 2,
+    }
+    bar = _Progress(progress, sum(units.values()))
+    timings: list[dict[str, Any]] = []
+    recorded: list[dict[str, str]] = []
+
+    def timed(label: str, what: str, fn: Callable[[], Any]) -> Any:
+        bar.step(label)
         t0 = perf_counter()
-        result = fn()
-        timings.append({"step": step, "seconds": perf_counter() - t0})
+        with _recording(label, recorded):
+            result = fn()
+        timings.append({"step": label, "seconds": perf_counter() - t0, "what": what})
         return result
 
-    outputs = Outputs(out)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # k reduced / convergence notes are in the tables
-        inputs = timed("inputs", lambda: resolve_inputs(data, out, seed))
-        timed("Q3 images", lambda: _q3(inputs, outputs, quick, seed))
-        timed("Q4 spectral", lambda: _q4(inputs, outputs, quick, seed))
-        timed("Q5 embeddings", lambda: _q5(inputs, outputs, quick, seed))
-        timed("MNIST", lambda: _digits(inputs, outputs, quick, seed))
-    notify("PDF")
-    total = perf_counter() - t_start
-    timings.append({"step": "total (before PDF)", "seconds": total})
-    outputs.table("run_timings", "Run time per step", timings)
+    def inputs_step() -> Inputs:
+        loaded = load_inputs(input_plan, stage.dir, seed, shown_dir=out)
+        if input_plan.nodes is None:
+            stage.adopt("inputs/nodes.txt")
+            stage.adopt("inputs/edges.txt")
+        bar.tick()
+        return loaded
 
-    summary = ["# fastclust homework report", "", "## Inputs", *[f"- {s}" for s in inputs.sources]]
-    summary += [
-        "",
-        "## Substitutions",
-        *([f"- {s}" for s in inputs.substitutions] or ["- none: all course files found"]),
+    # compile (or load from numba's cache) every kernel first, so no timed step includes compilation
+    bar.step("compiling kernels")
+    t0 = perf_counter()
+    with _recording("compiling kernels", recorded):
+        fc_course.warm_up()
+    compile_seconds = perf_counter() - t0
+    bar.tick()
+
+    inputs: Inputs = timed("inputs", "find and load the inputs (and generate the missing ones)", inputs_step)
+
+    q3 = timed(
+        "Q3 image compression",
+        f"{n_images} images x {len(plan.q3_ks)} k x {len(plan.q3_metrics)} metrics x {plan.q3_n_seeds} seeds",
+        lambda: fc_course.q3_study(
+            inputs.images, ks=plan.q3_ks, metrics=plan.q3_metrics, n_seeds=plan.q3_n_seeds, seed=seed, tick=bar.tick
+        ),
+    )
+    q4 = timed(
+        "Q4 spectral clustering",
+        f"one eigensolve, then {len(set(plan.q4_ks) | set(plan.q4_tune_ks))} values of k (10 restarts each)",
+        lambda: fc_course.q4_study(
+            inputs.graph, ks=plan.q4_ks, tune_ks=plan.q4_tune_ks, tolerance=plan.q4_tolerance, seed=seed, tick=bar.tick
+        ),
+    )
+    q5 = timed(
+        "Q5 vector quantization",
+        f"one codebook per k = {', '.join(map(str, plan.q5_ks))}",
+        lambda: fc_course.q5_study(inputs.embeddings, ks=plan.q5_ks, main_k=plan.q5_main_k, seed=seed, tick=bar.tick),
+    )
+    mn = timed(
+        "MNIST study",
+        f"{plan.mnist_units()} classifier fits",
+        lambda: fc_course.mnist_study(
+            inputs.digits,
+            standin=inputs.mnist_standin,
+            notebook_k=plan.mnist_notebook_k,
+            per_digit=plan.mnist_per_digit,
+            ks=plan.mnist_ks,
+            full_ks=plan.mnist_full_ks,
+            max_images=plan.mnist_max_images,
+            seed=seed,
+            tick=bar.tick,
+        ),
+    )
+    figs: dict[str, str] = timed(
+        "figures", "plots as SVG, pictures as PNG", lambda: _write_figures(stage, q3, q4, q5, mn, bar)
+    )
+    timings.append({"step": "total", "seconds": sum(t["seconds"] for t in timings), "what": "the steps above"})
+    results = _Results(
+        inputs,
+        plan,
+        seed,
+        quick,
+        _command(data, out, quick, seed),
+        q3,
+        q4,
+        q5,
+        mn,
+        compile_seconds,
+        timings,
+        recorded,
+        started,
+    )
+    bar.step("typesetting")
+    t0 = perf_counter()
+    doc = _document(results, figs, out)
+    source = _PREAMBLE + "".join(doc.parts)
+    stage.write_text("report.typ", source)
+    pdf = _typst_pdf(source, stage.dir)
+    bar.tick()
+    typeset_seconds = perf_counter() - t0
+    # the studies' tables; the run's own (command, paths, machine, timings) are in summary.md and run_timings.csv
+    _write_tables(stage, [t for t in doc.tables if t.name.startswith(_STUDY_PREFIXES)])
+    run_rows = [
+        {"step": "compiling kernels", "seconds": compile_seconds},
+        *[{"step": t["step"], "seconds": t["seconds"]} for t in timings if t["step"] != "total"],
+        {"step": "typesetting", "seconds": typeset_seconds},
+        {"step": "total", "seconds": perf_counter() - t_start},
     ]
-    for section in outputs.sections:
-        summary += ["", section]
-    for name, title, rows in outputs.tables:
-        summary += ["", f"### {title} (`{name}.csv`)", "", markdown_table(rows)]
-    summary += ["", "## Machine", *[f"- {line}" for line in machine_description()]]
-    _atomic_bytes(out / "summary.md", ("\n".join(summary) + "\n").encode())
-
-    fd_, tmp = tempfile.mkstemp(dir=out, prefix=".report.pdf.", suffix=".tmp")
-    os.close(fd_)
-    try:
-        with PdfPages(tmp, metadata={"Creator": "fastclust", "CreationDate": None}) as pdf:
-            first = [
-                "Inputs:",
-                *[f"  {s}" for s in inputs.sources],
-                "",
-                "Substitutions:",
-                *([f"  {s}" for s in inputs.substitutions] or ["  none: all course files found"]),
-                "",
-                f"Mode: {'quick (smaller grids)' if quick else 'full'}, seed {seed}",
-                "",
-                "Contents: Q3 image compression, Q4 spectral clustering, Q5 vector quantization, MNIST, timings.",
-            ]
-            _text_pages(pdf, "fastclust: clustering homework report", first)
-            for section in outputs.sections:
-                _text_pages(pdf, section.splitlines()[0].lstrip("# "), [ln for ln in section.splitlines()[1:]])
-            for _, fig in outputs.figures:
-                pdf.savefig(fig)
-                plt.close(fig)
-            for _, title, rows in outputs.tables:
-                _text_pages(pdf, title, markdown_table(rows).splitlines())
-            final = [f"{t['step']:<22} {t['seconds']:8.2f} s" for t in timings] + [
-                "",
-                "Machine:",
-                *machine_description(),
-            ]
-            _text_pages(pdf, "Timings and machine", final)
-        os.replace(tmp, out / "report.pdf")
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    run_table = Table(
+        "run", "", [Column("step", "step", role="key"), Column("seconds", "seconds", ".3f", role="time")], run_rows
+    )
+    stage.write_bytes("run_timings.csv", _csv_bytes(run_table, ("key", "time")))
+    stage.write_text("summary.md", "\n".join(doc.md))
+    stage.write_bytes("report.pdf", pdf)
+    stage.commit(last="report.pdf")
+    bar.tick()
     return out / "report.pdf"
+
+
+def _write_figures(
+    stage: _Stage,
+    q3: fc_course.Q3Study,
+    q4: fc_course.Q4Study,
+    q5: fc_course.Q5Study,
+    mn: fc_course.MnistStudy,
+    bar: _Progress,
+) -> dict[str, str]:
+    figs: dict[str, str] = {}
+
+    def put(key: str, rel: str, data: bytes) -> None:
+        stage.write_bytes(rel, data)
+        figs[key] = rel
+
+    for name in q3.images:
+        stem = _stem(name)
+        put(f"q3:{name}:original", f"figures/q3_{stem}_original.png", _png(q3.prepared[name].rgb))
+        bar.tick()
+        for metric in q3.metrics:
+            for k in q3.ks:
+                put(
+                    f"q3:{name}:{metric}:{k}",
+                    f"figures/q3_{stem}_{metric}_k{k}.png",
+                    _png(q3.cell(name, metric, k).result.image),
+                )
+                bar.tick()
+    put("q3_choose_k", "figures/q3_choose_k.svg", _fig_choose_k(q3))
+    bar.tick()
+    put("q4_tuning", "figures/q4_tuning.svg", _fig_q4_tuning(q4))
+    bar.tick()
+    put("q5", "figures/q5_sweep.svg", _fig_q5(q5))
+    bar.tick()
+    put("mnist_accuracy", "figures/mnist_accuracy.svg", _fig_mnist_accuracy(mn))
+    bar.tick()
+    for i, img in enumerate(mn.centroids):
+        tile = (255 - np.clip(np.rint(img), 0, 255)).astype(np.uint8)  # dark ink on white paper
+        scale = max(1, 112 // tile.shape[0])
+        put(
+            f"mnist:centroid:{i}",
+            f"figures/mnist_centroid_{i:03d}.png",
+            _png(np.kron(tile, np.ones((scale, scale), dtype=np.uint8))),
+        )
+    bar.tick()
+    return figs
