@@ -26,22 +26,6 @@ def _blocky_image(seed: int, h: int = 24, w: int = 36) -> np.ndarray:
     return np.clip(noisy, 0, 255).astype(np.uint8)
 
 
-def basis_contract_holds() -> bool:
-    """``spectral_clustering(A, k, seed=s)`` gives the same labels with or without ``basis=spectral_basis(A, kmax, seed=s)``.
-
-    The report reuses one eigenbasis across k and relies on this; spectral.py provides it
-    (another change). Until it does, the tests that compare the report's Q4 with the CLI xfail.
-    """
-    A, _ = fg.make_two_block_graph(200, mean_degree=12, mixing=0.1, seed=0)
-    basis = fs.spectral_basis(A, 6, seed=5)
-    return all(
-        np.array_equal(
-            fs.spectral_clustering(A, k, seed=5).labels, fs.spectral_clustering(A, k, seed=5, basis=basis).labels
-        )
-        for k in (2, 4)
-    )
-
-
 def test_candidate_seeds_are_plain_distinct_reproducible_integers():
     a = course.candidate_seeds(0, 5)
     assert a == course.candidate_seeds(0, 5) and len(set(a)) == 5
@@ -124,8 +108,6 @@ def test_q4_tables_names_and_tuning_rule(blog_graph):
 @pytest.mark.slow
 def test_q4_equals_fastclust_spectral(blog_graph, capsys):
     """The report's Q4 numbers are those of `fastclust spectral` on the same graph and seed."""
-    if not basis_contract_holds():
-        pytest.xfail("needs spectral_clustering's reused-basis contract (same labels with or without basis=)")
     folder, g = blog_graph
     study = course.q4_study(g, ks=(2, 5, 10), tune_ks=(2,), seed=3)
     for k in (2, 5, 10):
