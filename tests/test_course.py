@@ -245,6 +245,10 @@ def test_q3_time_sentence_names_slower_pairs_and_an_outlier_that_decides_the_tot
     even = [_pair("a", k, 0.2, 0.1) for k in (3, 6, 12)]
     text = course.Q3Study.time_commentary(even)
     assert "weighs heavily" in text and "the order holds" in text  # a third each: at the threshold
+    # the heavy pair may be the faster metric's: it is named all the same
+    l1_outlier = [_pair("a", 3, 0.5, 0.1), _pair("a", 6, 0.6, 0.1), _pair("a", 12, 0.6, 2.0), _pair("b", 3, 0.5, 0.1)]
+    text = course.Q3Study.time_commentary(l1_outlier)
+    assert "L2 is faster in total" in text and "a at k = 12 took 2.00 s under L1" in text and "reverses" in text
     spread = [_pair("a", k, 0.2 + 0.01 * k, 0.1) for k in range(10)]
     assert "weighs heavily" not in course.Q3Study.time_commentary(spread)
 
