@@ -1258,13 +1258,13 @@ def _standins(r: _Results) -> dict[str, str]:
     plan = r.inputs.plan
     bundled = plan.folder is None or any(p.parent != plan.folder for p in plan.image_paths)
     q3 = (
-        "stand-in images, not the course's"
+        "stand-in images"
         if bundled
         else "; ".join(f"{name} stands in for {c}" for name, c in plan.stands_in_for.items())
     )
     return {
         "q3": q3,
-        "q4": "" if plan.nodes is not None else "generated stand-in graph, not the course's nodes.txt/edges.txt",
+        "q4": "" if plan.nodes is not None else "generated stand-in graph",
         "q5": "" if plan.embeddings is not None else "synthetic stand-in for AImodel.npy",
     }
 
@@ -1425,9 +1425,9 @@ def _q4_section(doc: _Doc, r: _Results, figs: dict[str, str], out: Path) -> None
                 "No nodes.txt/edges.txt was found, so this section runs on a generated stand-in graph: every "
                 "number below is about it, not the political blogs."
             ),
-            "It is a two-party blog graph in the course's file format (",
-            _cmd(f"fastclust.demo.write_blog_like_graph(DIR, {r.seed})"),
-            f"), saved as {saved / 'nodes.txt'} and {saved / 'edges.txt'}. ",
+            "It is a two-party blog graph in the course's file format, made by ",
+            _cmd("fastclust.demo.write_blog_like_graph"),
+            f" (seed {r.seed}) and saved as {saved / 'nodes.txt'} and {saved / 'edges.txt'}. ",
         ]
         nodes, edges = shlex.quote(str(saved / "nodes.txt")), shlex.quote(str(saved / "edges.txt"))
     else:
