@@ -1567,7 +1567,9 @@ def _mnist_section(doc: _Doc, r: _Results, figs: dict[str, str]) -> None:
     file = re.search(r"\(([^()]*)\)", source)
     origin = f"MNIST's t10k test file ({file.group(1) if file else source})" if "t10k" in source else source
     kept = (
-        f"the first {mn.n_images:,} images" if mn.n_images < len(r.inputs.digits.labels) else f"{mn.n_images:,} images"
+        f"the first {mn.n_images:,} images"
+        if mn.n_images < len(r.inputs.digits.labels)
+        else f"the {mn.n_images:,} images"
     )
     doc.para(
         f"Data: {kept} of {origin}, {w}x{h} pixels, split at random into {mn.n_train:,} for "
