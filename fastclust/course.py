@@ -25,6 +25,7 @@ repeat a figure, the study uses the plain integer a user would pass to it:
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from time import perf_counter
@@ -72,6 +73,17 @@ INIT_NAMES = {"random-uniform": "random Gaussian", "random": "random data points
 #: The initialisations the MNIST study compares on the notebook's training images (its own first).
 SWEEP_INITS = ("random-uniform", "random", "k-means++")
 
+#: How Q3 recommends one k per image from the two metrics' curves.
+RECOMMEND_RULE = (
+    "the k with the highest Kneedle score averaged over the metrics, each metric's curve of MSE against "
+    "log2 k scaled to [0, 1] on its own; the score is the scaled curve's height above its chord, 0 at the "
+    "first and last k"
+)
+#: A recommended k whose score beats the runner-up's by less than this is called a slim choice.
+SLIM_MARGIN = 0.05
+#: One (image, k) pair taking at least this share of a metric's total time is named in the timing sentence.
+HEAVY_SHARE = 0.3
+
 Tick = Callable[[], None]
 
 
@@ -92,7 +104,9 @@ class Column:
     for text). ``role`` is ``"key"`` (identifies the row), ``"value"`` (a
     deterministic result) or ``"time"`` (wall-clock seconds: these go to a
     separate ``*_timings.csv`` so the other CSVs are byte-identical for a seed).
-    ``group`` asks a typeset rendering to group thousands (the digits stay the same).
+    ``group`` asks the renderings people read (the PDF, ``summary.md``) to write thousands
+    with a comma, ``1,490``, as the prose does; the CSVs keep plain digits for programs.
+    Identifiers a reader types back into a command (seeds) set it to ``False``.
     ``scale`` divides every value by ``10**scale`` before formatting (the label says so),
     so a column of large numbers keeps one format. ``head`` groups neighbouring
     columns under one heading (``"PSNR (dB)"`` over ``"L2"`` and ``"L1"``).
@@ -102,7 +116,7 @@ class Column:
     label: str
     fmt: str = "s"
     role: str = "value"
-    group: bool = False
+    group: bool = True
     scale: int = 0
     head: str = ""
 
@@ -140,6 +154,14 @@ class Table:
         cols = [c for c in self.columns if c.role in roles]
         return [[format_value(r.get(c.key), c.fmt, c.scale) for c in cols] for r in self.rows]
 
+    def display_cells(self, roles: Sequence[str] = ("key", "value", "time")) -> list[list[str]]:
+        """:meth:`cells` as a reader sees them: thousands grouped with commas where the column asks for it."""
+        cols = [c for c in self.columns if c.role in roles]
+        return [
+            [group_thousands(v) if c.numeric and c.group else v for v, c in zip(row, cols, strict=True)]
+            for row in self.cells(roles)
+        ]
+
     def header(self, roles: Sequence[str] = ("key", "value", "time")) -> list[str]:
         return [c.full_title for c in self.columns if c.role in roles]
 
@@ -173,6 +195,22 @@ def format_value(value: Any, fmt: str, scale: int = 0) -> str:
     if fmt.endswith("d"):
         return format(int(value), fmt)
     return format(float(value) / 10.0**scale, fmt)
+
+
+_PLAIN_NUMBER = re.compile(r"([+-]?)(\d+)(\.\d+)?")
+
+
+def group_thousands(text: str) -> str:
+    """``"1490"`` as ``"1,490"``, ``"-12345.50"`` as ``"-12,345.50"``; anything that is not a plain number unchanged.
+
+    The one thousands style of everything a person reads (PDF tables, prose, ``summary.md``):
+    prose writes ``f"{n:,}"``, tables go through here.
+    """
+    m = _PLAIN_NUMBER.fullmatch(text)
+    if not m:
+        return text
+    sign, whole, frac = m.groups()
+    return f"{sign}{int(whole):,}{frac or ''}"
 
 
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
@@ -326,7 +364,7 @@ class Q3Study:
             Column("metric", "metric", role="key"),
             Column("k", "k", "d", role="key"),
             Column("final_k", "final k", "d"),
-            Column("seed", "seed", "d"),
+            Column("seed", "seed", "d", group=False),  # typed back into `fastclust quantize --seed`
             Column("iterations", "iterations", "d"),
             Column("seconds", "seconds", ".3f", role="time"),
             Column("objective", "objective", ".2f", scale=_scale_of([c.result.objective for c in self.cells.values()])),
@@ -359,7 +397,10 @@ class Q3Study:
             cols,
             rows,
             note=f"Seeds tried in every cell: {', '.join(map(str, self.seeds))}. "
-            "Seconds are the kept run's clustering time, compiled kernels already warm.",
+            "Objective: what the cell's own metric minimises, summed over pixels: squared Euclidean distances "
+            "for L2, absolute (Manhattan) distances for L1. The two are in different units, so compare L2 with "
+            "L1 by MSE or PSNR, never by objective. "
+            "Seconds: the kept run's clustering time, compiled kernels already warm.",
         )
 
     def l1_vs_l2_rows(self) -> list[dict[str, Any]]:
@@ -398,37 +439,97 @@ class Q3Study:
         ]
         return Table("q3_l1_vs_l2", "Q3: L1 (k-medians) against L2 (k-means), kept runs", cols, self.l1_vs_l2_rows())
 
+    def knee_scores(self, image: str, metric: str) -> list[float]:
+        """The Kneedle score of every k for one curve (0 at the first and last k; the knee scores highest).
+
+        The score of :func:`fastclust.image.knee_point`: MSE against the rate log2 k
+        (final k), both scaled to [0, 1], and the height of the flipped curve above
+        its chord. With fewer than three k there is no knee and every score is 0.
+        """
+        fits = [self.cell(image, metric, k).result for k in self.ks]
+        if len(fits) < 3:
+            return [0.0] * len(fits)
+        x = np.log2([max(f.k, 1) for f in fits])
+        y = np.array([f.mse for f in fits])
+        xn = (x - x.min()) / max(float(np.ptp(x)), 1e-300)
+        yn = (y - y.min()) / max(float(np.ptp(y)), 1e-300)
+        return [float(v) for v in (1.0 - yn) - xn]
+
+    def recommended(self, image: str) -> dict[str, Any]:
+        """One k for ``image``: :data:`RECOMMEND_RULE`, with its runner-up and every metric's own knee."""
+        scores = {m: self.knee_scores(image, m) for m in self.metrics}
+        mean = [float(np.mean([scores[m][i] for m in self.metrics])) for i in range(len(self.ks))]
+        knees = {m: self.choose[(image, m)].k for m in self.metrics}
+        if len(self.ks) < 3:  # no knee: knee_point's own fallback, the lowest MSE (averaged over metrics)
+            mse = [np.mean([self.cell(image, m, k).result.mse for m in self.metrics]) for k in self.ks]
+            best = int(np.argmin(mse))
+            return {
+                "image": image,
+                "k": self.ks[best],
+                "score": None,
+                "runner_k": None,
+                "runner_score": None,
+                "margin": None,
+                "slim": False,
+                "knees": knees,
+                "scores": mean,
+            }
+        order = sorted(range(len(self.ks)), key=lambda i: (-mean[i], self.ks[i]))  # a tie keeps the smaller k
+        best, runner = order[0], order[1]
+        margin = mean[best] - mean[runner]
+        return {
+            "image": image,
+            "k": self.ks[best],
+            "score": mean[best],
+            "runner_k": self.ks[runner],
+            "runner_score": mean[runner],
+            "margin": margin,
+            "slim": margin < SLIM_MARGIN,
+            "knees": knees,
+            "scores": mean,
+        }
+
     def choose_table(self) -> Table:
         cols = [
             Column("image", "image", role="key"),
-            Column("metric", "metric", role="key"),
-            Column("k", "chosen k", "d"),
-            Column("mse", "MSE", ".2f", head="at the chosen k"),
-            Column("psnr", "PSNR (dB)", ".2f", head="at the chosen k"),
-            Column("bits", "index bits per pixel", "d", head="at the chosen k"),
+            Column("k", "k", "d", head="recommended"),
+            Column("score", "score", ".3f", head="recommended"),
+            Column("runner_k", "k", "d", head="runner-up"),
+            Column("runner_score", "score", ".3f", head="runner-up"),
+            *[Column(f"knee_{m}", m.upper(), "d", head="knee of") for m in self.metrics],
+            *[Column(f"psnr_{m}", m.upper(), ".2f", head="PSNR (dB)") for m in self.metrics],
+            Column("bits", "index bits", "d"),
         ]
         rows = []
         for name in self.images:
-            for metric in self.metrics:
-                ck = self.choose[(name, metric)]
-                i = ck.ks.index(ck.k)
-                rows.append(
-                    {
-                        "image": name,
-                        "metric": metric.upper(),
-                        "k": ck.k,
-                        "mse": ck.mse[i],
-                        "psnr": ck.psnr[i],
-                        "bits": int(ck.bits_per_pixel[i]),
-                    }
-                )
-        return Table("q3_best_k", "Q3: the chosen k per image and metric", cols, rows, note=fi.ChooseK.method)
+            rec = self.recommended(name)
+            row: dict[str, Any] = {
+                "image": name,
+                "k": rec["k"],
+                "score": rec["score"],
+                "runner_k": rec["runner_k"],
+                "runner_score": rec["runner_score"],
+                "bits": int(self.cell(name, self.metrics[0], rec["k"]).result.bits_per_pixel),
+            }
+            for m in self.metrics:
+                row[f"knee_{m}"] = rec["knees"][m]
+                row[f"psnr_{m}"] = self.cell(name, m, rec["k"]).result.psnr
+            rows.append(row)
+        return Table(
+            "q3_best_k",
+            "Q3: the recommended k per image",
+            cols,
+            rows,
+            note=f"Rule: {RECOMMEND_RULE}. Score: the knee score averaged over the metrics; runner-up: the k that "
+            "scores next. Knee of: each metric's own knee. PSNR and index bits (what one pixel's index costs, "
+            "⌈log2 k⌉): at the recommended k.",
+        )
 
     def tables(self) -> list[Table]:
         return [self.grid_table(), self.l1_vs_l2_table(), self.choose_table()]
 
     def commentary(self) -> list[str]:
-        """Sentences on L1 against L2 and on the chosen k, each from the measured numbers."""
+        """Sentences on L1 against L2 (quality, rounds, time), each from the measured numbers."""
         rows = self.l1_vs_l2_rows()
         n = len(rows)
         l2_wins = [r for r in rows if r["sharper"] == "L2"]
@@ -458,23 +559,110 @@ class Q3Study:
             f"L1 converged in fewer rounds in {fewer} of {n} pairs (median {np.median(it_l1):g} rounds against "
             f"{np.median(it_l2):g} for L2)."
         )
-        t_l2 = sum(r["sec_l2"] for r in rows)
-        t_l1 = sum(r["sec_l1"] for r in rows)
-        per_l1 = t_l1 / max(sum(it_l1), 1) * 1e3
-        per_l2 = t_l2 / max(sum(it_l2), 1) * 1e3
-        dearer = "L1" if per_l1 > per_l2 else "L2"
-        out.append(
-            f"The kept L1 runs took {t_l1:.2f} s in all, {per_l1:.1f} ms per round, and the L2 runs {t_l2:.2f} s, "
-            f"{per_l2:.1f} ms per round: a round costs more under {dearer}, and "
-            f"{'L1' if t_l1 < t_l2 else 'L2'} is faster overall."
-        )
+        out.append(self.time_commentary(rows))
         return out
 
+    @staticmethod
+    def time_commentary(rows: Sequence[Mapping[str, Any]]) -> str:
+        """Which metric is faster, pair by pair and in all, and whether one pair decides the total."""
+        n = len(rows)
+        l1_faster = [r for r in rows if r["sec_l1"] < r["sec_l2"]]
+        l1_slower = [r for r in rows if r["sec_l1"] > r["sec_l2"]]
+        t_l1, t_l2 = sum(r["sec_l1"] for r in rows), sum(r["sec_l2"] for r in rows)
+        it_l1, it_l2 = sum(r["iter_l1"] for r in rows), sum(r["iter_l2"] for r in rows)
+        per_l1, per_l2 = t_l1 / max(it_l1, 1) * 1e3, t_l2 / max(it_l2, 1) * 1e3
+        named = ", ".join(f"{r['image']} k = {r['k']}" for r in l1_slower)
+        slower = f" ({named})" if 0 < len(l1_slower) <= 4 else ""
+        more = f" and more in {len(l1_slower)}{slower}" if l1_slower else ""
+        s = (
+            f"The kept L1 run took less time than the L2 run in {len(l1_faster)} of {n} pairs{more}. In all, L1 "
+            f"took {t_l1:.2f} s ({per_l1:.1f} ms per round) and L2 {t_l2:.2f} s ({per_l2:.1f} ms per round)"
+        )
+        s += (
+            f": a round costs more under {'L1' if per_l1 > per_l2 else 'L2'}, "
+            f"{'and' if (per_l1 > per_l2) == (t_l1 > t_l2) else 'but'} "
+            f"{'L1' if t_l1 < t_l2 else 'L2'} is faster in total."
+        )
+        if n >= 3 and t_l1 > 0 and t_l2 > 0:
+            # the single run that takes the largest share of its metric's total, under either metric
+            share, metric, heaviest = max(
+                ((r[f"sec_{m}"] / t, m, r) for m, t in (("l2", t_l2), ("l1", t_l1)) for r in rows),
+                key=lambda c: c[0],
+            )
+            if share >= HEAVY_SHARE:
+                rest_l1, rest_l2 = t_l1 - heaviest["sec_l1"], t_l2 - heaviest["sec_l2"]
+                holds = (rest_l1 < rest_l2) == (t_l1 < t_l2)
+                s += (
+                    f" One pair weighs heavily: {heaviest['image']} at k = {heaviest['k']} took "
+                    f"{heaviest[f'sec_{metric}']:.2f} s under {metric.upper()} "
+                    f"({heaviest[f'iter_{metric}']} rounds), {share:.0%} of that metric's total. Without it, "
+                    f"L1 took {rest_l1:.2f} s and L2 {rest_l2:.2f} s, "
+                    + ("so the order holds." if holds else "so the order reverses: the total rests on that one pair.")
+                )
+        return s
+
     def choose_commentary(self) -> list[str]:
-        out = []
-        for metric in self.metrics:
-            picks = [f"{name}: k = {self.choose[(name, metric)].k}" for name in self.images]
-            out.append(f"{metric.upper()}: " + "; ".join(picks) + ".")
+        """One recommended k per image, how clear-cut each is, and where the two metrics' knees disagree."""
+        recs = [self.recommended(name) for name in self.images]
+        if len(self.ks) < 3:
+            return [
+                f"With only {len(self.ks)} k tried there is no knee: the rule falls back to the lowest MSE, "
+                + "; ".join(f"{r['image']}: k = {r['k']}" for r in recs)
+                + "."
+            ]
+        out = ["Recommended: " + "; ".join(f"{r['image']}, k = {r['k']}" for r in recs) + "."]
+        slim = [r for r in recs if r["slim"]]
+        clear = [r for r in recs if not r["slim"]]
+        if slim:
+            parts = []
+            for r in slim:
+                k, rk = r["k"], r["runner_k"]
+                lo, hi = min(k, rk), max(k, rk)
+                gain = np.mean(
+                    [
+                        self.cell(r["image"], m, hi).result.psnr - self.cell(r["image"], m, lo).result.psnr
+                        for m in self.metrics
+                    ]
+                )
+                bits = math.log2(hi / lo)
+                parts.append(
+                    f"{r['image']}: {r['score']:.3f} at k = {k} against {r['runner_score']:.3f} at k = {rk}, where "
+                    f"k = {hi} buys {gain:+.2f} dB of PSNR for {bits:.3g} more bit{'' if bits == 1 else 's'} per pixel"
+                )
+            who = "every image" if len(slim) == len(recs) else f"{len(slim)} of {len(recs)} images"
+            out.append(
+                f"The margin is slim for {who}, so the curve is nearly as bent at the runner-up and either k is "
+                "defensible (PSNR averaged over the metrics): " + "; ".join(parts) + "."
+            )
+        if clear:
+            out.append(
+                "A clear knee for "
+                + "; ".join(
+                    f"{r['image']}: {r['score']:.3f} at k = {r['k']} against {r['runner_score']:.3f} at the "
+                    f"runner-up k = {r['runner_k']}"
+                    for r in clear
+                )
+                + "."
+            )
+        if len(self.metrics) > 1:
+            agree = [r for r in recs if len(set(r["knees"].values())) == 1]
+            differ = [r for r in recs if len(set(r["knees"].values())) > 1]
+            parts = []
+            if agree:
+                parts.append(
+                    "the two metrics' own knees agree for "
+                    + ", ".join(f"{r['image']} (k = {next(iter(r['knees'].values()))})" for r in agree)
+                )
+            if differ:
+                parts.append(
+                    ("and differ for " if agree else "the two metrics' own knees differ for ")
+                    + ", ".join(
+                        f"{r['image']} ({', '.join(f'{m.upper()} {kk}' for m, kk in r['knees'].items())})"
+                        for r in differ
+                    )
+                    + ", which the averaged score settles"
+                )
+            out.append(parts[0][0].upper() + " ".join(parts)[1:] + ".")
         return out
 
 
@@ -566,7 +754,7 @@ class Q4Study:
             {"what": "kept nodes labelled 0 = liberal", "count": int((g.labels == 0).sum())},
             {"what": "kept nodes labelled 1 = conservative", "count": int((g.labels == 1).sum())},
         ]
-        cols = [Column("what", "", role="key"), Column("count", "count", "d", group=True)]
+        cols = [Column("what", "", role="key"), Column("count", "count", "d")]
         return Table("q4_graph", "Q4: what the loader read, dropped and kept", cols, rows)
 
     def clusters_table(self) -> Table:
@@ -626,17 +814,32 @@ class Q4Study:
             Column("conservative", "1 = conservative", "d", head="clusters by majority label"),
             Column("seconds", "seconds", ".3f", role="time"),
         ]
-        return Table("q4_overall", "Q4: overall mismatch rate per k", cols, self.overall_rows(self.ks))
+        return Table(
+            "q4_overall",
+            "Q4: overall mismatch rate per k",
+            cols,
+            self.overall_rows(self.ks),
+            note="Seconds: that k's k-means++ fits (10 restarts) on the shared eigenbasis. The eigensolve is done "
+            f"once for every k (up to k = {max((*self.ks, *self.tune_ks))}) and is in no row: it took "
+            f"{self.basis_seconds:.3f} s. Single wall-clock runs: small differences between rows can be noise.",
+        )
 
     def tune_table(self) -> Table:
+        ks, rates = self.curve()
+        lowest = min(rates)
+        rows = self.overall_rows(self.tune_ks)
+        for r in rows:
+            r["above_lowest"] = r["overall"] - lowest
+            marks = [m for m, hit in (("chosen", r["k"] == self.chosen_k), ("lowest", r["overall"] == lowest)) if hit]
+            r["mark"] = ", ".join(marks)
         cols = [
             Column("k", "k", "d", role="key"),
-            Column("overall", "overall mismatch rate", ".4f"),
-            Column("mismatched", "mismatched nodes", "d"),
+            Column("overall", "overall rate", ".4f"),
+            Column("mismatched", "mismatched", "d"),
+            Column("above_lowest", "above lowest", ".4f"),
+            Column("mark", ""),
         ]
-        return Table(
-            "q4_tuning", f"Q4: tuning k ({self.rule})", cols, self.overall_rows(self.tune_ks), note=f"rule: {self.rule}"
-        )
+        return Table("q4_tuning", "Q4: overall mismatch rate at every k tried for tuning", cols, rows)
 
     def tables(self) -> list[Table]:
         return [self.graph_table(), self.overall_table(), self.clusters_table(), self.tune_table()]
@@ -644,12 +847,19 @@ class Q4Study:
     def curve(self) -> tuple[list[int], list[float]]:
         return self.tune_ks, [self.tables_by_k[k].overall for k in self.tune_ks]
 
-    def commentary(self) -> list[str]:
-        out = []
+    def components(self) -> list[int]:
+        """Sizes of the kept graph's connected components, largest first."""
+        from scipy.sparse.csgraph import connected_components
+
+        _, comp = connected_components(self.graph.adjacency, directed=False)
+        return sorted(np.bincount(comp).tolist(), reverse=True)
+
+    def split_commentary(self) -> list[str]:
+        """The smallest k's clusters: does the leading split follow the party labels?"""
         k0 = min(self.ks)
         t = self.tables_by_k[k0]
         parts = [
-            f"cluster {r['cluster'] + 1} has {r['size']} blogs, {r['size'] - r['mismatches']} of them "
+            f"cluster {r['cluster'] + 1} has {r['size']:,} blogs, {r['size'] - r['mismatches']:,} of them "
             f"{PARTY.get(r['majority'], '?')} (mismatch {r['rate']:.4f})"
             for r in t.rows
         ]
@@ -659,43 +869,127 @@ class Q4Study:
             if len(majorities) == len(t.rows) == 2
             else "the clusters do not separate the parties"
         )
-        out.append(f"At k = {k0}, {'; '.join(parts)}. So {split}, with overall mismatch {t.overall:.4f}.")
+        return [f"At k = {k0}, {'; '.join(parts)}. So {split}, with overall mismatch {t.overall:.4f}."]
+
+    def tuning_commentary(self) -> list[str]:
+        """The shape of the tuning curve and what the rule chose, from the rates (the rule itself is stated once, by the caller)."""
         ks, rates = self.curve()
-        best_i = int(np.argmin(rates))
-        k_hi = max(self.ks)
-        out.append(
-            f"More clusters barely help: the overall rate is {self.tables_by_k[k0].overall:.4f} at k = {k0} and "
-            f"{self.tables_by_k[k_hi].overall:.4f} at k = {k_hi}; the lowest over the k tried is "
-            f"{rates[best_i]:.4f} at k = {ks[best_i]}. By {self.rule}, the chosen k is {self.chosen_k}."
-        )
-        big = self.tables_by_k[k_hi]
-        pure = sum(r["rate"] == 0 for r in big.rows)
-        mixed = [r for r in big.rows if r["rate"] > 0.1]
-        in_mixed = sum(r["mismatches"] for r in mixed)
-        worst = max(big.rows, key=lambda r: (r["rate"], r["size"]))
-        s = (
-            f"At k = {k_hi}, {pure} of {len(big.rows)} clusters are pure and {len(mixed)} have a minority above 10 %; "
-            f"the least pure (cluster {worst['cluster'] + 1}, {worst['size']} blogs) mismatches {worst['rate']:.4f}."
-        )
-        if big.n_mismatched and mixed:
+        rate = dict(zip(ks, rates, strict=True))
+        lo_i, hi_i = int(np.argmin(rates)), int(np.argmax(rates))
+        k_min, k_max = ks[lo_i], ks[hi_i]
+        first, last = ks[0], ks[-1]
+        out = [
+            f"The overall rate is {rate[first]:.4f} at k = {first} and {rate[last]:.4f} at k = {last}; the lowest is "
+            f"{rates[lo_i]:.4f} at k = {k_min} and the highest {rates[hi_i]:.4f} at k = {k_max}."
+        ]
+        steps = np.diff(rates)
+        if len(steps) and (steps <= 0).all():
+            out.append(
+                "It never rises as k grows over the k tried, so every extra cluster helps a little or not at all."
+            )
+        elif len(steps) and (steps >= 0).all():
+            out.append("It never falls as k grows over the k tried: more clusters only hurt.")
+        else:
+            rises, falls = int((steps > 0).sum()), int((steps < 0).sum())
+            s = f"It does not fall steadily with k: between neighbouring k tried it rises {rises} times and falls {falls} times."
+            # the first k past the lowest after which every k tried stays more than the tolerance above it
+            later = [k for k in ks if k > k_min]
+            far = [k for k in later if rate[k] > rates[lo_i] + self.tolerance]
+            tail = next((k for k in later if all(rate[j] > rates[lo_i] + self.tolerance for j in ks if j >= k)), None)
+            if tail is not None and len(far) >= 2:
+                tail_rates = [rate[j] for j in ks if j >= tail]
+                s += (
+                    f" Beyond k = {k_min} more clusters hurt: from k = {tail} on, every k tried is more than "
+                    f"{self.tolerance} above the lowest ({min(tail_rates):.4f} to {max(tail_rates):.4f})"
+                    + (f", and k = {last} is worse than k = {first}." if rate[last] > rate[first] else ".")
+                )
+            elif rate[last] > rate[first]:
+                s += f" k = {last} ends worse than k = {first}."
+            out.append(s)
+        chosen = self.chosen_k
+        t_c, t_l = self.tables_by_k[chosen], self.tables_by_k[k_min]
+        s = f"The rule chooses k = {chosen} (rate {rate[chosen]:.4f}"
+        if chosen == k_min:
+            s += ", the lowest of all)."
+        else:
             s += (
-                f" Those {len(mixed)} mixed clusters hold {in_mixed} of the {big.n_mismatched} mismatched blogs "
-                f"({in_mixed / big.n_mismatched:.0%})."
+                f", {rate[chosen] - rates[lo_i]:.4f} above the lowest): k = {k_min} would mismatch "
+                f"{t_c.n_mismatched - t_l.n_mismatched} fewer of the {t_c.n_nodes:,} blogs with "
+                f"{k_min - chosen} more clusters."
             )
         out.append(s)
-        two = self.tables_by_k[k0]
-        if two.overall < 0.1 and len(mixed) <= len(big.rows) // 4:
+        return out
+
+    def community_commentary(self) -> list[str]:
+        """Community structure from the numbers: the two-party split, where pure groups appear, the components."""
+        out = []
+        k0, k_hi = min(self.ks), max(self.ks)
+        two, big = self.tables_by_k[k0], self.tables_by_k[k_hi]
+        party_split = len(two.rows) == 2 and {r["majority"] for r in two.rows} == {0, 1}
+        if party_split and two.overall < 0.1:
             out.append(
-                f"So the graph has two dominant communities that follow the party labels ({1 - two.overall:.1%} of "
-                f"blogs agree with their cluster's majority at k = {k0}); more clusters split each party into "
-                "smaller, mostly pure groups, and the blogs that disagree sit in a few mixed clusters."
+                f"The dominant structure is the two-party split: at k = {k0}, {1 - two.overall:.1%} of the blogs "
+                "share their cluster's majority label."
             )
         else:
             out.append(
-                f"The party labels explain the clusters only partly (overall mismatch {two.overall:.4f} at k = {k0}, "
-                f"{len(mixed)} of {len(big.rows)} clusters mixed at k = {k_hi})."
+                f"The party labels explain the clusters only partly: at k = {k0} the overall mismatch is "
+                f"{two.overall:.4f}."
             )
+        pure = {k: sum(r["rate"] == 0 for r in self.tables_by_k[k].rows) for k in self.ks}
+        counts = [f"{pure[k]} of {k} at k = {k}" for k in self.ks]
+        without = [k for k in self.ks if pure[k] == 0]
+        with_pure = [k for k in self.ks if pure[k] > 0]
+        s = f"Clusters with no minority at all: {', '.join(counts)}."
+        only_large = bool(without and with_pure and max(without) < min(with_pure))
+        if only_large:
+            s = (
+                f"Pure sub-communities appear only at large k: no cluster is pure up to k = {max(without)}, "
+                f"against {', '.join(counts[len(without) :])}."
+            )
+        out.append(s)
+        rates = [self.tables_by_k[k].overall for k in self.ks]
+        trend = "rises" if rates[-1] > rates[0] else "falls" if rates[-1] < rates[0] else "stays"
+        # "yet" only where purer small clusters and a rising overall rate pull against each other
+        but = "Yet the" if only_large and trend == "rises" else "The"
+        s = (
+            f"{but} overall rate {trend} from {rates[0]:.4f} at k = {k0} to {rates[-1]:.4f} at k = {k_hi}"
+            if trend != "stays"
+            else f"The overall rate is {rates[0]:.4f} at both k = {k0} and k = {k_hi}"
+        )
+        mixed = [r for r in big.rows if r["rate"] > 0.1]
+        if big.n_mismatched and mixed:
+            in_mixed = sum(r["mismatches"] for r in mixed)
+            s += (
+                f": at k = {k_hi} the mismatched blogs gather in a few mixed clusters, {len(mixed)} of {len(big.rows)} "
+                f"with a minority above 10%, which hold {in_mixed} of the {big.n_mismatched} mismatched blogs "
+                f"({in_mixed / big.n_mismatched:.0%}); the least pure cluster mismatches "
+                f"{max(r['rate'] for r in big.rows):.4f}."
+            )
+        else:
+            s += "."
+        out.append(s)
+        sizes = self.components()
+        if len(sizes) > 1:
+            small = sizes[1:]
+            cluster_sizes = {r["size"] for r in two.rows}
+            s = (
+                f"The kept graph has {len(sizes)} connected components: one of {sizes[0]:,} blogs and "
+                + ", ".join(f"one of {c:,}" for c in small)
+                + "."
+            )
+            if not cluster_sizes & set(small):
+                shown = ", ".join(f"{r['size']:,}" for r in two.rows)
+                s += (
+                    f" No k = {k0} cluster is a small component on its own (their sizes are {shown}): the leading "
+                    "split is the party split, not the graph's disconnection."
+                )
+            out.append(s)
         return out
+
+    def commentary(self) -> list[str]:
+        """Every Q4 sentence: the leading split, the tuning curve, the community structure."""
+        return self.split_commentary() + self.tuning_commentary() + self.community_commentary()
 
 
 def _tune_choice(ks: Sequence[int], rates: Sequence[float], tolerance: float) -> int:
@@ -718,7 +1012,7 @@ def q4_study(
     basis=basis)`` with one ``basis = spectral_basis(A, max k, seed=seed)``, i.e.
     the labels of ``fastclust spectral -k K --seed seed``. The tuning rule picks
     the smallest k whose overall mismatch is within ``tolerance`` of the lowest
-    (mismatch falls trivially as k grows, so the lowest is not the goal).
+    (at k = n every blog is its own pure cluster, so the lowest alone is not the goal).
     ``tick()`` is called after the eigensolve and after every k.
     """
     tick = tick or _noop
@@ -793,58 +1087,101 @@ class Q5Study:
             f"Q5: memory before and after, and the average cosine, at k = {self.main_k}",
             cols,
             [self.memory(self.main_k)],
-            note="MB = 2^20 bytes, to 4 decimals. Course rule: float32 = 4 bytes per number, 1 byte per index; "
-            "after = codebook (k x d float32) + one index per row.",
+            note="MB = 2²⁰ bytes, to 4 decimals. Course rule: float32 = 4 bytes per number, 1 byte per index; "
+            "after = codebook (k × d float32) + one index per row.",
         )
 
     def sweep_table(self) -> Table:
+        before_si = self.n * self.d * 4 / 1e6
         cols = [
             Column("k", "k", "d", role="key"),
             Column("before", "MB before", ".4f"),
-            Column("after_course", "course rule, 1-byte index", ".4f", head="MB after"),
-            Column("after_stored", "index as stored", ".4f", head="MB after"),
-            Column("index_bytes", "bytes per index as stored", "d"),
-            Column("ratio_course", "ratio, course rule", ".2f"),
+            Column("after_course", "course rule", ".4f", head="MB after"),
+            Column("after_stored", "as stored", ".4f", head="MB after"),
+            Column("ratio_course", "course rule", ".2f", head="compression ratio"),
+            Column("ratio_stored", "as stored", ".2f", head="compression ratio"),
+            Column("index_bytes", "bytes per index, stored", "d"),
             Column("cosine", "average cosine", ".4f"),
             Column("iterations", "iterations", "d"),
             Column("seconds", "seconds", ".3f", role="time"),
         ]
         return Table(
             "q5_sweep",
-            "Q5: memory and quality for every k (MB = 2^20 bytes)",
+            "Q5: memory and quality for every k (MB = 2²⁰ bytes)",
             cols,
             [self.memory(k) for k in self.ks],
-            note="For k > 256 a 1-byte index cannot name every codeword: the stored column uses the "
-            "smallest unsigned integer that can (2 bytes up to k = 65,536).",
+            note="Course rule: 1 byte per index, whatever k. As stored: an index takes the smallest unsigned "
+            "integer that can name every codeword, which for k > 256 is 2 bytes (up to k = 65,536). "
+            f"In MB of 10⁶ bytes every size is 1.048576 times larger: the table before is {before_si:.4f} such MB.",
         )
 
     def tables(self) -> list[Table]:
         return [self.answer_table(), self.sweep_table()]
 
     def commentary(self) -> list[str]:
+        """The quality-memory trade-off, step by step in k, from the sweep's numbers."""
         rows = [self.memory(k) for k in self.ks]
         lo, hi = rows[0], rows[-1]
         out = [
-            f"Raising k from {lo['k']} to {hi['k']} lifts the average cosine from {lo['cosine']:.4f} to "
-            f"{hi['cosine']:.4f}, while the compressed size grows from {lo['after_course']:.4f} to "
-            f"{hi['after_course']:.4f} MB under the course's rule (ratio {lo['ratio_course']:.2f} down to "
-            f"{hi['ratio_course']:.2f})."
+            f"Raising k from {lo['k']} to {hi['k']} {'lifts' if hi['cosine'] >= lo['cosine'] else 'lowers'} the "
+            f"average cosine from {lo['cosine']:.4f} to {hi['cosine']:.4f}, while the compressed size grows from "
+            f"{lo['after_course']:.4f} to {hi['after_course']:.4f} MB under the course's rule (compression ratio "
+            f"{lo['ratio_course']:.2f} down to {hi['ratio_course']:.2f})."
         ]
         if len(rows) > 2:
-            gains = [f"{b['cosine'] - a['cosine']:+.4f}" for a, b in zip(rows, rows[1:], strict=False)]
-            out.append(
-                f"Each doubling of k buys less: the cosine changes by {', '.join(gains)} in turn, while every "
-                f"doubling adds {rows[1]['after_course'] - rows[0]['after_course']:.4f} MB or more of codebook."
-            )
+            out.append(self.step_commentary(rows))
         over = [r for r in rows if r["index_bytes"] > 1]
         if over:
             o = over[0]
             out.append(
                 f"At k = {o['k']} the course's 1-byte rule undercounts: an index must tell {o['k']} codewords "
                 f"apart, which needs {o['index_bytes']} bytes, so the table as stored takes "
-                f"{o['after_stored']:.4f} MB, not {o['after_course']:.4f} MB."
+                f"{o['after_stored']:.4f} MB (ratio {o['ratio_stored']:.2f}), not {o['after_course']:.4f} MB."
             )
         return out
+
+    @staticmethod
+    def step_commentary(rows: Sequence[Mapping[str, Any]]) -> str:
+        """Cosine gained and MB added by each step of k, and whether the gain per MB rises or falls."""
+        steps = [
+            {
+                "from": a["k"],
+                "to": b["k"],
+                "gain": b["cosine"] - a["cosine"],
+                "mb": b["after_course"] - a["after_course"],
+            }
+            for a, b in zip(rows, rows[1:], strict=False)
+        ]
+        doubling = all(st["to"] == 2 * st["from"] for st in steps)
+        step_name = "doubling of k" if doubling else "step of k"
+        gains = ", ".join(f"{st['gain']:+.4f}" for st in steps)
+        mbs = ", ".join(f"{st['mb']:.4f}" for st in steps)
+        s = f"Step by step, the cosine changes by {gains} and the size by {mbs} MB"
+        g = [st["gain"] for st in steps]
+        s += (
+            f": each {step_name} buys more cosine than the one before"
+            if all(b > a for a, b in zip(g, g[1:], strict=False))
+            else f": each {step_name} buys less cosine than the one before"
+            if all(b < a for a, b in zip(g, g[1:], strict=False))
+            else f": the cosine gained per {step_name} neither rises nor falls steadily"
+        )
+        per_mb = [st["gain"] / st["mb"] for st in steps if st["mb"] > 0]
+        if len(per_mb) == len(steps):
+            trend = (
+                "falls"
+                if all(b < a for a, b in zip(per_mb, per_mb[1:], strict=False))
+                else "rises"
+                if all(b > a for a, b in zip(per_mb, per_mb[1:], strict=False))
+                else "neither rises nor falls steadily"
+            )
+            s += (
+                f", while the cosine gained per MB added {trend} (" + ", ".join(f"{v:.3f}" for v in per_mb) + " per MB)"
+            )
+            if trend == "falls":
+                s += ": memory buys quality at a worsening rate"
+            elif trend == "rises":
+                s += ": memory buys quality at an improving rate over these k"
+        return s + "."
 
 
 def q5_study(
@@ -904,7 +1241,7 @@ class MnistStudy:
     def notebook_table(self) -> Table:
         cols = [
             Column("init", "initialisation", role="key"),
-            Column("n_train", "training images", "d", group=True),
+            Column("n_train", "training images", "d"),
             Column("k", "k", "d"),
             Column("final_k", "final k", "d"),
             Column("iterations", "true", "d", head="iterations"),
@@ -946,7 +1283,7 @@ class MnistStudy:
         cols = [
             Column("k", "k", "d", role="key"),
             Column("init", "initialisation", role="key"),
-            Column("n_train", "training images", "d", group=True),
+            Column("n_train", "training images", "d"),
             Column("final_k", "final k", "d"),
             Column("iterations", "iterations", "d"),
             Column("objective", "objective", ".2f", scale=_scale_of([r["objective"] for r in self.full_rows])),
@@ -975,6 +1312,32 @@ class MnistStudy:
             name = f"k-means++ ({self.n_train:,} images)"
             curves[name] = ([r["k"] for r in self.full_rows], [r["accuracy"] for r in self.full_rows])
         return curves
+
+    def trend_commentary(self) -> str:
+        """How accuracy moves with k for each start: rising at every step, or not, said as it is."""
+        curves: dict[str, list[tuple[int, float]]] = {}
+        for r in self.sweep_rows:
+            curves.setdefault(r["init"], []).append((r["k"], r["accuracy"]))
+        rising = [name for name, c in curves.items() if _rises([a for _, a in sorted(c)])]
+        lo = min(r["accuracy"] for r in self.sweep_rows)
+        hi = max(r["accuracy"] for r in self.sweep_rows)
+        span = f"accuracy ranges from {lo:.4f} to {hi:.4f} over the sweep"
+        if len(rising) == len(curves):
+            return (
+                f"Accuracy rises with every step of k for every start ({span}): more centroids capture more "
+                "ways of writing each digit."
+            )
+        dips = []
+        for name, c in curves.items():
+            c = sorted(c)
+            down = [f"{b[0]}" for a, b in zip(c, c[1:], strict=False) if b[1] <= a[1]]
+            if down:
+                dips.append(f"{name} at k = {', '.join(down)}")
+        return (
+            f"Accuracy does not rise at every step of k for every start ({span}): it fails to rise for "
+            + "; ".join(dips)
+            + "."
+        )
 
     def commentary(self) -> list[str]:
         g, p = self.notebook_rows
@@ -1012,10 +1375,9 @@ class MnistStudy:
             kpp = [k for k, name in best.items() if name == "k-means++"]
             out.append(
                 f"k-means++ is the most accurate of the three at {len(kpp)} of {len(by_k)} k"
-                f"{' (' + ', '.join(map(str, kpp)) + ')' if kpp else ''}; accuracy rises with k for every start, from "
-                f"{min(r['accuracy'] for r in self.sweep_rows):.4f} to {max(r['accuracy'] for r in self.sweep_rows):.4f}: "
-                "more centroids capture more ways of writing each digit."
+                f"{' (' + ', '.join(map(str, kpp)) + ')' if kpp else ''}."
             )
+        out.append(self.trend_commentary())
         for r in self.full_rows:
             sub = by_k.get(r["k"], {}).get("k-means++")
             vs = f", against {sub['accuracy']:.4f} with {self.n_subset:,} images" if sub else ""
@@ -1023,6 +1385,10 @@ class MnistStudy:
                 f"With all {r['n_train']:,} training images, k-means++ at k = {r['k']} reaches {r['accuracy']:.4f}{vs}."
             )
         return out
+
+
+def _rises(values: Sequence[float]) -> bool:
+    return all(b > a for a, b in zip(values, values[1:], strict=False))
 
 
 def mnist_study(

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -135,6 +136,10 @@ _LEGACY_OUTPUTS = (
     "run_timings.csv",
 )
 ProgressFn = Callable[[str, int, int], None]
+#: The appendix table's last row (its timed steps added up) and run_timings.csv's (start to finish):
+#: two different totals, so two different names.
+_STEP_SUM = "sum of the steps"
+_WALL_CLOCK = "whole run (wall clock)"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -195,6 +200,8 @@ class InputPlan:
     mnist: Path | None  # None: the 8x8 stand-in
     mnist_how: str
     substitutions: list[str] = field(default_factory=list)
+    #: image file name -> the course image it stands in for (a folder without parrots.png, say)
+    stands_in_for: dict[str, str] = field(default_factory=dict)
 
 
 def _bundled_image_paths() -> list[Path]:
@@ -210,16 +217,21 @@ def locate_inputs(data: str | Path | None) -> InputPlan:
     folder = find_data_dir(data)
     subs: list[str] = []
     paths: list[Path] = []
+    stands_in_for: dict[str, str] = {}
     if folder is not None:
         named = [folder / n for n in COURSE_IMAGES if (folder / n).is_file()]
         others = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p not in named)
         paths = (named + others)[:3]
         missing = [n for n in COURSE_IMAGES if not (folder / n).is_file()]
+        # the course names two images and leaves the third free: the folder's other images, in name
+        # order, first fill the missing named ones; what is left over is the free third image
+        extra = [p for p in paths if p not in named]
+        for course_name, p in zip(missing, extra, strict=False):
+            stands_in_for[p.name] = course_name
         if missing and paths:
-            subs.append(
-                f"course image {', '.join(missing)} not found in {folder}: used "
-                f"{', '.join(p.name for p in paths)} from that folder"
-            )
+            parts = [f"{name}, from that folder, stands in for {c}" for name, c in stands_in_for.items()]
+            parts += [f"no image left to stand in for {c}" for c in missing if c not in stands_in_for.values()]
+            subs.append(f"course image {', '.join(missing)} not found in {folder}: {'; '.join(parts)}")
     if not paths:
         paths = _bundled_image_paths()
         subs.append(
@@ -243,7 +255,16 @@ def locate_inputs(data: str | Path | None) -> InputPlan:
     mnist, how = find_mnist(folder)
     if mnist is None:
         subs.append("no MNIST found: used scikit-learn's bundled 8x8 digits (1,797 images) as a stand-in")
-    return InputPlan(folder, paths, nodes, edges, emb, mnist, how, subs)
+    return InputPlan(folder, paths, nodes, edges, emb, mnist, how, subs, stands_in_for)
+
+
+def _image_origin(plan: InputPlan, path: Path) -> str:
+    """Table 2's origin of a Q3 image: the course's own, a course-folder image in place of a missing one, or bundled."""
+    if plan.folder is None or path.parent != plan.folder:
+        return "substitute (bundled sample photo)"
+    if path.name in plan.stands_in_for:
+        return "substitute (course folder)"
+    return "course data"
 
 
 @dataclass
@@ -279,8 +300,9 @@ def load_inputs(plan: InputPlan, work_dir: Path, seed: int = 0, shown_dir: Path 
             {
                 "role": "Q3 image",
                 "source": str(p),
-                "details": f"{w}x{h} pixels",
-                "origin": "course data" if plan.folder is not None and p.parent == plan.folder else "substitute",
+                "details": f"{w}x{h} pixels"
+                + (f", in place of {plan.stands_in_for[p.name]}" if p.name in plan.stands_in_for else ""),
+                "origin": _image_origin(plan, p),
             }
         )
     if plan.nodes is not None and plan.edges is not None:
@@ -582,44 +604,79 @@ def _k_axis(ax: Any, ks: Sequence[int], *, log: bool = True) -> None:
 
 
 def _fig_choose_k(q3: fc_course.Q3Study) -> bytes:
+    """One panel per image: MSE against k (log2 axis = rate), each metric's knee and the recommended k.
+
+    Per-image panels keep the knees of different images apart; the two metrics' knees get
+    different shapes (a filled star, an open diamond), so they stay visible where they coincide.
+    """
     import matplotlib
     from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
 
+    n = len(q3.images)
+    styles = {"l2": ("-", "o", "*", 12, "C0"), "l1": ("--", "s", "D", 9, "C1")}
     with matplotlib.rc_context(_RC):
-        fig = Figure(figsize=(17 * _CM, 6.6 * _CM), layout="constrained")
-        ax1, ax2 = fig.subplots(1, 2)
-        colours = matplotlib.color_sequences["tab10"]
-        for i, name in enumerate(q3.images):
-            for metric, style in (("l2", "-"), ("l1", "--")):
-                if metric not in q3.metrics:
-                    continue
+        fig = Figure(figsize=(17 * _CM, 6.4 * _CM), layout="constrained")
+        axes = fig.subplots(1, n, sharey=True, squeeze=False)[0]
+        for ax, name in zip(axes, q3.images, strict=True):
+            rec = q3.recommended(name)
+            ax.axvspan(rec["k"] / 1.15, rec["k"] * 1.15, color="0.85", zorder=0)
+            for metric in q3.metrics:
+                line, marker, knee_marker, size, colour = styles.get(metric, ("-", "o", "X", 9, "C2"))
                 ck = q3.choose[(name, metric)]
+                ax.plot(ck.ks, ck.mse, line, marker=marker, markersize=3.5, color=colour)
                 j = ck.ks.index(ck.k)
-                label = f"{name} {metric.upper()}"
-                ax1.plot(ck.ks, ck.mse, style, marker="o", color=colours[i], label=label)
-                ax1.plot([ck.k], [ck.mse[j]], "*", color=colours[i], markersize=11, markeredgecolor="black")
-                ax2.plot(ck.bits_per_pixel, ck.psnr, style, marker="o", color=colours[i], label=label)
-                ax2.plot(
-                    [ck.bits_per_pixel[j]], [ck.psnr[j]], "*", color=colours[i], markersize=11, markeredgecolor="black"
+                filled = metric == "l2"
+                ax.plot(
+                    [ck.k],
+                    [ck.mse[j]],
+                    knee_marker,
+                    markersize=size,
+                    markerfacecolor=colour if filled else "none",
+                    markeredgecolor="black" if filled else colour,
+                    markeredgewidth=0.8 if filled else 1.6,
+                    zorder=3 if filled else 4,
                 )
-        _k_axis(ax1, q3.ks)
-        ax1.set(xlabel="k (colours, log scale)", ylabel="MSE per channel", title="(a) distortion against k")
-        bits = sorted({int(b) for ck in q3.choose.values() for b in ck.bits_per_pixel})
-        _k_axis(ax2, bits, log=False)
-        ax2.set(xlabel="index bits per pixel, ceil(log2 k)", ylabel="PSNR (dB)", title="(b) rate against distortion")
-        handles, labels = ax1.get_legend_handles_labels()
-        fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4), frameon=False)
+            _k_axis(ax, q3.ks)
+            ax.set_title(f"{name}\nrecommended k = {rec['k']}", fontsize=8)
+            ax.set_xlabel("k (log2 scale)")
+        axes[0].set_ylabel("MSE per channel")
+        axes[0].set_ylim(bottom=0)
+        names = {"l2": "L2 (k-means)", "l1": "L1 (k-medians)"}
+        handles: list[Any] = []
+        for metric in q3.metrics:
+            line, marker, _, _, colour = styles.get(metric, ("-", "o", "X", 9, "C2"))
+            handles.append(Line2D([], [], ls=line, marker=marker, markersize=3.5, color=colour, label=names[metric]))
+        for metric in q3.metrics:
+            _, _, knee_marker, size, colour = styles.get(metric, ("-", "o", "X", 9, "C2"))
+            filled = metric == "l2"
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    ls="",
+                    marker=knee_marker,
+                    markersize=size * 0.8,
+                    markerfacecolor=colour if filled else "none",
+                    markeredgecolor="black" if filled else colour,
+                    markeredgewidth=0.8 if filled else 1.6,
+                    label=f"knee of {metric.upper()}",
+                )
+            )
+        handles.append(Patch(color="0.85", label="recommended k"))
+        fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False)
         return _svg(fig)
 
 
 def _fig_q4_tuning(q4: fc_course.Q4Study) -> bytes:
     import matplotlib
     from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
 
     ks, rates = q4.curve()
     with matplotlib.rc_context(_RC):
-        fig = Figure(figsize=(17 * _CM, 6.2 * _CM), layout="constrained")
+        # drawn for two thirds of the text width: it sits beside the table of its numbers
+        fig = Figure(figsize=(10.4 * _CM, 6.6 * _CM), layout="constrained")
         ax = fig.subplots()
         ax.plot(ks, rates, "o-", markersize=3, label="overall mismatch rate")
         best = min(rates)
@@ -627,10 +684,14 @@ def _fig_q4_tuning(q4: fc_course.Q4Study) -> bytes:
         ax.axvline(q4.chosen_k, color="black", ls="--", label=f"chosen k = {q4.chosen_k}")
         table_ks = [k for k in q4.ks if k in ks]
         ax.plot(table_ks, [q4.tables_by_k[k].overall for k in table_ks], "s", color="C3", label="k in the tables")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=12))
+        # ticks at k values that were tried: every k if few, else the first and every 5th
+        ticks = ks if len(ks) <= 12 else sorted({ks[0], *[k for k in ks if k % 5 == 0]})
+        if len(ticks) > 12:
+            ticks = sorted({ks[0], *[k for k in ks if k % 10 == 0]})
+        _k_axis(ax, ticks, log=False)
         ax.set(xlabel="k (clusters)", ylabel="overall mismatch rate")
-        ax.set_ylim(bottom=0)
-        fig.legend(loc="outside lower center", ncols=4, frameon=False)
+        ax.set_ylim(0, max(rates) * 1.18)  # headroom: the highest point stays clear of the frame
+        fig.legend(loc="outside lower center", ncols=2, frameon=False)
         return _svg(fig)
 
 
@@ -725,18 +786,12 @@ def _label(name: str) -> str:
 
 
 _MINUS = str.maketrans({"-": "−"})
+_SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
 def _pdf_cell(value: str, col: Column) -> str:
-    if not col.numeric:
-        return value
-    if col.group and value and value.lstrip("+-").replace(".", "", 1).isdigit():
-        whole, _, frac = value.partition(".")
-        sign = whole[0] if whole[0] in "+-" else ""
-        digits = whole.lstrip("+-")
-        grouped = f"{int(digits):,}".replace(",", "\u2009")
-        value = sign + grouped + (f".{frac}" if frac else "")
-    return value.translate(_MINUS)
+    """A displayed cell (thousands already grouped, see :meth:`Table.display_cells`) with true minus signs."""
+    return value.translate(_MINUS) if col.numeric else value
 
 
 def _typst_header(cols: Sequence[Column]) -> str:
@@ -764,42 +819,112 @@ def _typst_header(cols: Sequence[Column]) -> str:
     return "table.header(" + ", ".join(top + rules + second) + "), table.hline(stroke: 0.5pt),"
 
 
+def _typst_grid(
+    cols: Sequence[Column],
+    rows: Sequence[Sequence[str]],
+    *,
+    widths: Sequence[str] | None = None,
+    inset_x: str = "4pt",
+    rules_between_keys: bool = False,
+) -> str:
+    """A ``#table`` of displayed cells, with the header row(s) that repeat across page breaks."""
+    columns = f"({', '.join(widths)},)" if widths else str(len(cols))
+    aligns = ", ".join("right" if c.numeric else "left" for c in cols)
+    body_rows = []
+    previous_key: str | None = None
+    for cells in rows:
+        # a thin rule between groups of rows sharing the first key (MNIST's k, Q3's image) in long tables
+        first = cells[0]
+        if rules_between_keys and previous_key is not None and first != previous_key and cols[0].role == "key":
+            body_rows.append("table.hline(stroke: 0.3pt + luma(160)),")
+        previous_key = first
+        body_rows.append(", ".join(_lit(_pdf_cell(v, c)) for v, c in zip(cells, cols, strict=True)) + ",")
+    return (
+        f"table(columns: {columns}, align: ({aligns},), stroke: none, inset: (x: {inset_x}, y: 2.4pt),\n"
+        f"    table.hline(stroke: 0.8pt), {_typst_header(cols)}\n    "
+        + "\n    ".join(body_rows)
+        + "\n    table.hline(stroke: 0.8pt))"
+    )
+
+
 def _typst_table(
     table: Table,
     *,
     label: str | None = None,
     roles: Sequence[str] = ("key", "value", "time"),
     size: str = "8.5pt",
-    two_columns: bool = False,
     widths: Sequence[str] | None = None,
 ) -> str:
     cols = [c for c in table.columns if c.role in roles]
-    columns = f"({', '.join(widths)},)" if widths else str(len(cols))
-    aligns = ", ".join("right" if c.numeric else "left" for c in cols)
-    body_rows = []
-    previous_key: str | None = None
-    for cells in table.cells(roles):
-        # a thin rule between groups of rows sharing the first key (Q4's k, MNIST's k, Q3's image) in long tables
-        first = cells[0]
-        if previous_key is not None and first != previous_key and cols[0].role == "key" and len(table.rows) > 12:
-            body_rows.append("table.hline(stroke: 0.3pt + luma(160)),")
-        previous_key = first
-        body_rows.append(", ".join(_lit(_pdf_cell(v, c)) for v, c in zip(cells, cols, strict=True)) + ",")
+    grid = "#" + _typst_grid(cols, table.display_cells(roles), widths=widths, rules_between_keys=len(table.rows) > 12)
     note = f"\n  #block(width: 100%, text(size: 7.5pt)[{_txt(table.note)}])" if table.note else ""
     lab = f" <{label or 'tab-' + _label(table.name)}>"
-    grid = (
-        f"#table(columns: {columns}, align: ({aligns},), stroke: none, inset: (x: {'3pt' if two_columns else '4pt'}, y: 2.4pt),\n"
-        f"    table.hline(stroke: 0.8pt), {_typst_header(cols)}\n    "
-        + "\n    ".join(body_rows)
-        + "\n    table.hline(stroke: 0.8pt))"
-    )
-    if two_columns:
-        grid = f"#columns(2, gutter: 14pt)[{grid}]"
     fig = f"#figure(kind: table, caption: [{_txt(table.title)}])[\n  #set text(size: {size})\n  {grid}{note}\n]{lab}\n"
     # long tables may break across pages (their header repeats); short ones move whole, caption included
     if len(table.rows) > 45:
         fig = f"#[\n#show figure: set block(breakable: true)\n{fig}]\n"
     return fig + "\n"
+
+
+def _typst_blocks(
+    table: Table,
+    *,
+    label: str | None = None,
+    size: str = "7.5pt",
+    small: int = 12,
+) -> str:
+    """One sub-table per value of the first key column (Q4's k), laid out in two balanced columns.
+
+    Groups of up to ``small`` rows are stacked into two columns of about equal height, under the
+    caption, and move as one piece (a caption is never left alone at the foot of a page). A larger
+    group follows as its two halves side by side, titled as the table's continuation; it may break
+    across pages, its headers repeated. Every block carries its own header, so the layout is the
+    same on every page (a flowing two-column table leaves a half-empty column on its last page).
+    """
+    key, *rest = [c for c in table.columns if c.role in ("key", "value", "time")]
+    groups: dict[str, list[list[str]]] = {}
+    for cells in table.display_cells():
+        groups.setdefault(cells[0], []).append(cells[1:])
+    lab = label or f"tab-{_label(table.name)}"
+
+    def block(title: str, rows: Sequence[Sequence[str]]) -> str:
+        return f'[#text(weight: "bold")[{title}] #v(-0.4em) #{_typst_grid(rest, rows, inset_x="3pt")}]'
+
+    stacks: list[list[str]] = [[], []]
+    heights = [0, 0]
+    big: list[tuple[str, list[list[str]]]] = []
+    for value, rows in groups.items():
+        if len(rows) <= small:
+            i = heights.index(min(heights))
+            stacks[i].append(block(_txt(f"{key.label} = {value}"), rows))
+            heights[i] += len(rows) + 3  # a block's header and title take about three rows
+        else:
+            big.append((value, rows))
+    note = f"\n  #block(width: 100%, text(size: 7.5pt)[{_txt(table.note)}])" if table.note else ""
+    first = ""
+    if any(stacks):
+        cells = [f"stack(spacing: 0.8em, {', '.join(st)})" if st else "[]" for st in stacks]
+        first = f"#grid(columns: (1fr, 1fr), column-gutter: 14pt, align: top, {', '.join(cells)})"
+    out = (
+        f"#figure(kind: table, caption: [{_txt(table.title)}])[\n  #set text(size: {size})\n  {first}{note}\n]"
+        f" <{lab}>\n\n"
+    )
+    if big:
+        cells = []
+        for value, rows in big:
+            half = (len(rows) + 1) // 2
+            for part in (rows[:half], rows[half:]):
+                title = (
+                    _txt(f"{key.label} = {value}, {rest[0].label}s {part[0][0]}–{part[-1][0]} (")
+                    + f"@{lab}"
+                    + (_txt(" continued)") if first else _txt(")"))
+                )
+                cells.append(block(title, part))
+        out += (
+            f"#[#set text(size: {size})\n#grid(columns: (1fr, 1fr), column-gutter: 14pt, row-gutter: 0.9em, "
+            f"align: top, {', '.join(cells)})]\n\n"
+        )
+    return out
 
 
 def _typst_figure(path: str, caption: str, label: str, width: str = "100%") -> str:
@@ -921,9 +1046,23 @@ def _kv_table(name: str, title: str, rows: list[dict[str, str]], k: str, v: str,
 
 @dataclass
 class _Doc:
+    """The document as Typst source (``parts``) and as Markdown (``md``), built in one pass.
+
+    Tables and figures are numbered in order of appearance, as Typst numbers them (tables and
+    figures separately), so ``summary.md`` can say "Table 4" where the PDF does. References in
+    the Markdown are resolved when it is written (:meth:`markdown`), since text may refer to a
+    table that comes later.
+    """
+
     parts: list[str] = field(default_factory=list)
     md: list[str] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
+    numbers: dict[str, str] = field(default_factory=dict)
+
+    def _number(self, label: str, kind: str) -> str:
+        n = sum(v.startswith(kind) for v in self.numbers.values()) + 1
+        self.numbers[label] = f"{kind} {n}"
+        return self.numbers[label]
 
     def heading(self, text: str, level: int = 1) -> None:
         self.parts.append("=" * level + " " + _txt(text) + "\n\n")
@@ -933,50 +1072,85 @@ class _Doc:
         self.parts.append(_para(*parts))
         self.md.append("".join(_md_text(p) for p in parts) + "\n")
 
-    def table(self, table: Table, **kwargs: Any) -> None:
-        self.parts.append(_typst_table(table, **kwargs))
+    def table(self, table: Table, *, blocks: bool = False, **kwargs: Any) -> None:
+        """A numbered table; ``blocks`` sets it as one sub-table per value of its first key (:func:`_typst_blocks`)."""
+        self.parts.append(_typst_blocks(table, **kwargs) if blocks else _typst_table(table, **kwargs))
         self.tables.append(table)
-        self.md.append(_md_table(table))
+        number = self._number(kwargs.get("label") or f"tab-{_label(table.name)}", "Table")
+        self.md.append(_md_table(table, number))
 
-    def data(self, table: Table) -> None:
-        """A table for the CSVs and summary.md only (the PDF shows it as a figure)."""
+    def figure_beside_table(self, path: str, caption: str, label: str, table: Table, **kwargs: Any) -> None:
+        """A plot and the table of its numbers side by side: they read together and stay on one page."""
+        figure = _typst_figure(path, caption, label)
+        # a float: at the top or bottom of this page if it fits, else atop the next, while the text
+        # flows on (a fixed block that does not fit would leave the rest of this page blank)
+        self.parts.append(
+            "#place(auto, float: true, clearance: 1.2em, grid(columns: (3fr, 2fr), column-gutter: 12pt, "
+            f"align: horizon,\n[{figure}], [{_typst_table(table, **kwargs)}]))\n\n"
+        )
+        self.md.append(f"![{self._number(label, 'Figure')}: {caption}]({path})\n")
         self.tables.append(table)
-        self.md.append(_md_table(table))
+        self.md.append(_md_table(table, self._number(f"tab-{_label(table.name)}", "Table")))
 
     def figure(self, path: str, caption: str, label: str, width: str = "100%") -> None:
         self.parts.append(_typst_figure(path, caption, label, width))
-        self.md.append(f"![{caption}]({path})\n")
+        self.md.append(f"![{self._number(label, 'Figure')}: {caption}]({path})\n")
 
-    def raw(self, markup: str, md: str = "") -> None:
+    def raw(self, markup: str, md: str = "", figure_label: str = "") -> None:
+        """Typst markup as is; ``figure_label`` numbers it as a figure, and ``md`` may say ``{number}``."""
         self.parts.append(markup)
+        number = self._number(figure_label, "Figure") if figure_label else ""
         if md:
-            self.md.append(md)
+            self.md.append(md.replace("{number}", number))
+
+    def markdown(self) -> str:
+        """``summary.md``: references become "Table 4", "Figure 2", as in the PDF."""
+
+        def resolve(m: re.Match[str]) -> str:
+            label = f"{m.group(1)}-{m.group(2)}"
+            return self.numbers.get(label, f"{'table' if m.group(1) == 'tab' else 'figure'} {m.group(2)}")
+
+        return re.sub(r"@(tab|fig)-([A-Za-z0-9_-]*[A-Za-z0-9])", resolve, "\n".join(self.md))
 
 
 _STUDY_PREFIXES = ("q3_", "q4_", "q5_", "mnist_")
 
 
 def _md_text(part: str) -> str:
-    """Markup as Markdown: ``@tab-q3_grid`` becomes "table q3_grid", ``@fig-q5`` "figure q5"; math stays as is."""
+    """Markup as Markdown: references stay ``@tab-...`` until :meth:`_Doc.markdown`; math is written out plainly."""
     if isinstance(part, M):
-        names = {"tab": "table", "fig": "figure"}
-        text = re.sub(r"@(tab|fig)-([A-Za-z0-9_-]+)", lambda m: f"{names[m.group(1)]} {m.group(2)}", part)
+        text = str(part)
+        words = re.findall(r"#box\[`([^`]*)`\]", text)
+        if words:  # a command of :func:`_cmd`
+            return "`" + " ".join(words) + "`"
+        text = re.sub(r"#super\[(\d+)\]", lambda m: m.group(1).translate(_SUPERSCRIPT), text)
         if text.startswith("$") and text.endswith("$"):  # Typst math, written out plainly
             text = text.strip("$").replace("tau", "τ").replace("\\/", "/")
         return text.replace("*", "**") if text.strip() == "*" else text
     return part
 
 
-def _md_table(table: Table) -> str:
+def _md_table(table: Table, number: str) -> str:
     header = table.header()
     cols = table.columns
     source = f" (`{table.name}.csv`)" if table.name.startswith(_STUDY_PREFIXES) else ""
-    lines = [f"**{table.title}**{source}", "", "| " + " | ".join(header) + " |"]
+    title = f"{number}: {table.title}" if table.title else number
+    lines = [f"**{title}**{source}", "", "| " + " | ".join(header) + " |"]
     lines.append("|" + "|".join("---:" if c.numeric else "---" for c in cols) + "|")
-    lines += ["| " + " | ".join(r) + " |" for r in table.cells()]
+    lines += ["| " + " | ".join(r) + " |" for r in table.display_cells()]
     if table.note:
         lines += ["", f"_{table.note}_"]
     return "\n".join(lines) + "\n"
+
+
+def _cmd(text: str) -> M:
+    """A command set as code that breaks only between its words: never inside ``-k`` or a path."""
+    return M(" ".join(f"#box[{_raw(word)}]" for word in text.split(" ")))
+
+
+def _raw(text: str) -> str:
+    """Inline Typst raw text (backticks in ``text`` are not expected: commands and paths)."""
+    return f"`{text}`"
 
 
 def _ref(kind: str, name: str) -> M:
@@ -1069,14 +1243,70 @@ def _page_one(doc: _Doc, r: _Results, out: Path) -> None:
     doc.raw("#outline(depth: 1, indent: 1em)\n\n")
 
 
+def _titled(table: Table, about: str) -> Table:
+    """``table`` with ``about`` (what stands in for a course file) added to its caption: PDF and summary.md alike."""
+    return dataclasses.replace(table, title=f"{table.title} ({about})") if about else table
+
+
+def _about(caption: str, about: str) -> str:
+    """A figure caption that says what stands in for a course file, before its closing full stop."""
+    return f"{caption.removesuffix('.')} ({about})." if about else caption
+
+
+def _standins(r: _Results) -> dict[str, str]:
+    """Per section, a short phrase naming the stand-in it runs on ("" where the course's file was used)."""
+    plan = r.inputs.plan
+    bundled = plan.folder is None or any(p.parent != plan.folder for p in plan.image_paths)
+    q3 = (
+        "stand-in images"
+        if bundled
+        else "; ".join(f"{name} stands in for {c}" for name, c in plan.stands_in_for.items())
+    )
+    return {
+        "q3": q3,
+        "q4": "" if plan.nodes is not None else "generated stand-in graph",
+        "q5": "" if plan.embeddings is not None else "synthetic stand-in for AImodel.npy",
+    }
+
+
+def _image_about(plan: InputPlan, name: str, about: str) -> str:
+    """What one Q3 picture stands in for: only the image that replaces a course image says so."""
+    if about.startswith("stand-in"):
+        return "a stand-in image, not the course's"
+    return f"stands in for {plan.stands_in_for[name]}" if name in plan.stands_in_for else ""
+
+
+def _notice(text: str) -> list[str]:
+    """A bold lead sentence that says a section does not run on the course's file."""
+    return [M("*"), text, M("* ")]
+
+
 def _q3_section(doc: _Doc, r: _Results, figs: dict[str, str]) -> None:
     q3 = r.q3
+    about = _standins(r)["q3"]
+    plan = r.inputs.plan
     doc.heading("Q3 Image compression")
+    notice: list[str] = []
+    if about.startswith("stand-in"):
+        notice = _notice(
+            "No course image was found, so this section runs on stand-ins: "
+            + ", ".join(p.name for p in plan.image_paths)
+            + ", sample photos that ship with scikit-learn and matplotlib."
+        )
+    elif plan.stands_in_for:
+        notice = _notice(
+            "; ".join(
+                f"{c} was not found, so {name}, from the same folder, stands in for it"
+                for name, c in plan.stands_in_for.items()
+            )
+            + "."
+        )
     sizes = "; ".join(
         f"{name}: {q3.sizes[name][1]}x{q3.sizes[name][0]} pixels, {len(q3.prepared[name].counts):,} distinct colours"
         for name in q3.images
     )
     doc.para(
+        *notice,
         f"Each image is compressed to k colours for k = {', '.join(map(str, q3.ks))} by k-means (L2: squared "
         "Euclidean distance, centroids are means) and k-medians (L1: Manhattan distance, centroids are "
         "coordinate-wise medians). The initial centroids are k distinct random pixels; a run stops when an "
@@ -1087,49 +1317,57 @@ def _q3_section(doc: _Doc, r: _Results, figs: dict[str, str]) -> None:
         _ref("tab", "q3_grid"),
         " gives its seed, iterations and seconds (compiled kernels warmed up first, so no compilation is "
         "timed). The command ",
-        M("`fastclust quantize IMAGE -k K --metric M --seed S`"),
+        _cmd("fastclust quantize IMAGE -k K --metric M --seed S"),
         " repeats any cell. ",
         *_refs([_ref("fig", f"q3-{_stem(name)}") for name in q3.images]),
         " show the kept reconstructions.",
     )
     for name in q3.images:
-        doc.raw(_recon_figure(q3, name, figs), _recon_markdown(q3, name, figs))
-    doc.table(q3.grid_table(), size="8pt")
+        one = _image_about(plan, name, about)
+        doc.raw(_recon_figure(q3, name, figs, one), _recon_markdown(q3, name, figs, one), f"fig-q3-{_stem(name)}")
+    doc.table(_titled(q3.grid_table(), about), size="8pt")
     doc.heading("L1 against L2", 2)
-    comments = q3.commentary()
     doc.para(
         _ref("tab", "q3_l1_vs_l2"),
         " sets the two metrics side by side for every (image, k). ",
-        *[c + " " for c in comments],
+        *[c + " " for c in q3.commentary()],
     )
-    doc.table(q3.l1_vs_l2_table(), size="8pt")
+    doc.table(_titled(q3.l1_vs_l2_table(), about), size="8pt")
     doc.heading("Choosing k", 2)
     doc.para(
         "Method: the elbow of distortion against rate. For every image the kept L2 and L1 runs of ",
         _ref("tab", "q3_grid"),
-        " give the MSE at each k (no extra fits). The rate is the index cost, log2 k bits per pixel, so the "
-        "candidate ks, which double, are equally spaced in rate. The chosen k is the Kneedle knee (Satopää et "
-        "al. 2011) of MSE against log2 k: the point farthest from the chord joining the first and last points "
-        "once both axes are scaled to [0, 1], where one more bit per pixel stops buying a comparable drop in "
-        "error. ",
+        " give the MSE at each k (no extra fits). The rate is log2 k bits per pixel, what an index costs "
+        "(a whole-bit index rounds it up); the candidate ks double, so they are equally spaced in rate. "
+        "Each metric's curve of MSE against log2 k is scaled to [0, 1] on both axes, and every k is scored by "
+        "the curve's height above the chord from the first to the last k (Kneedle, Satopää et al. 2011): the "
+        "knee, the k that scores highest, is where one more bit per pixel stops buying a comparable drop in "
+        "error. One k per image: the k whose score, averaged over L2 and L1, is highest. A lead of less than "
+        f"{fc_course.SLIM_MARGIN} over the runner-up is called slim. ",
         _ref("fig", "q3-choose-k"),
-        " marks it with a star on (a) the elbow curve and (b) the rate-distortion curve; ",
+        " plots the curves with each metric's knee and the recommended k; ",
         _ref("tab", "q3_best_k"),
-        " lists it. ",
+        " lists the scores. ",
         *[c + " " for c in q3.choose_commentary()],
     )
     doc.figure(
         figs["q3_choose_k"],
-        "Q3: choosing k. (a) MSE against k (log scale; solid L2, dashed L1); (b) PSNR "
-        "against index bits per pixel. Stars: the chosen k.",
+        _about(
+            "Q3: choosing k, distortion against rate. One panel per image: MSE against k on a log2 axis, so each "
+            "step is one more bit per pixel; L2 solid, L1 dashed. Filled star: the knee of L2; open diamond: the "
+            "knee of L1 (the two shapes overlap where both knees fall on one k); grey band: the recommended k.",
+            about,
+        ),
         "fig-q3-choose-k",
     )
-    doc.table(q3.choose_table(), size="8.5pt")
+    doc.table(_titled(q3.choose_table(), about), size="8.5pt")
 
 
-def _recon_markdown(q3: fc_course.Q3Study, name: str, figs: dict[str, str]) -> str:
+def _recon_markdown(q3: fc_course.Q3Study, name: str, figs: dict[str, str], about: str = "") -> str:
+    suffix = f" ({about})" if about else ""
     lines = [
-        f"**{name}: the original and the kept reconstructions** ![original]({figs[f'q3:{name}:original']})",
+        f"**{{number}}: {name}, the original and the kept reconstructions{suffix}** "
+        f"![original]({figs[f'q3:{name}:original']})",
         "",
         "| | " + " | ".join(f"k = {k}" for k in q3.ks) + " |",
         "|---|" + "---|" * len(q3.ks),
@@ -1143,7 +1381,7 @@ def _recon_markdown(q3: fc_course.Q3Study, name: str, figs: dict[str, str]) -> s
     return "\n".join(lines) + "\n"
 
 
-def _recon_figure(q3: fc_course.Q3Study, name: str, figs: dict[str, str]) -> str:
+def _recon_figure(q3: fc_course.Q3Study, name: str, figs: dict[str, str], about: str = "") -> str:
     n = len(q3.ks)
     h, w = q3.sizes[name][:2]
     # tall pictures are sized by height, so a portrait's figure is no taller than a landscape's
@@ -1165,9 +1403,10 @@ def _recon_figure(q3: fc_course.Q3Study, name: str, figs: dict[str, str]) -> str
                 f"text(size: 7pt)[{_txt(f'{metric.upper()}: {res.psnr:.2f} dB'.replace('-', '−'))}])]"
             )
     body = ", ".join(cells)
-    caption = (
+    caption = _about(
         f"Q3: {name}, the original and its kept reconstructions, L2 (k-means) in the upper row and L1 (k-medians) "
-        f"in the lower, with their PSNR."
+        f"in the lower, with their PSNR.",
+        about,
     )
     return (
         f"#figure(grid(columns: {n + 1}, column-gutter: 3pt, row-gutter: 7pt, align: center, {body}), "
@@ -1175,10 +1414,27 @@ def _recon_figure(q3: fc_course.Q3Study, name: str, figs: dict[str, str]) -> str
     )
 
 
-def _q4_section(doc: _Doc, r: _Results, figs: dict[str, str]) -> None:
+def _q4_section(doc: _Doc, r: _Results, figs: dict[str, str], out: Path) -> None:
     q4 = r.q4
+    about = _standins(r)["q4"]
     doc.heading("Q4 Spectral clustering of the political blogs")
+    if about:
+        saved = out / "inputs"
+        notice = [
+            *_notice(
+                "No nodes.txt/edges.txt was found, so this section runs on a generated stand-in graph: every "
+                "number below is about it, not the political blogs."
+            ),
+            "It is a two-party blog graph in the course's file format, made by ",
+            _cmd("fastclust.demo.write_blog_like_graph"),
+            f" (seed {r.seed}) and saved as {saved / 'nodes.txt'} and {saved / 'edges.txt'}. ",
+        ]
+        nodes, edges = shlex.quote(str(saved / "nodes.txt")), shlex.quote(str(saved / "edges.txt"))
+    else:
+        notice = []
+        nodes, edges = "nodes.txt", "edges.txt"
     doc.para(
+        *notice,
         "The graph is read from nodes.txt and edges.txt; links become undirected edges, repeated and reciprocal "
         "links merge, self-loops are dropped, and blogs without any link are removed (they carry no information "
         "for a graph method). ",
@@ -1190,53 +1446,88 @@ def _q4_section(doc: _Doc, r: _Results, figs: dict[str, str]) -> None:
         M("$tau$"),
         " the mean degree, rows scaled to unit length, then k-means++ with 10 restarts, keeping the lowest "
         f"objective. The seed is {q4.seed}; each k gives exactly the labels of ",
-        M(f"`fastclust spectral nodes.txt edges.txt -k K --seed {q4.seed}`"),
+        _cmd(f"fastclust spectral {nodes} {edges} -k K --seed {q4.seed}"),
         " and of the Gradescope class. Each cluster's majority label is the label most of its blogs carry (0 = "
         "liberal, 1 = conservative); its mismatch rate is the share of its blogs with the other label, and the "
         "overall rate is mismatched blogs over all kept blogs.",
     )
-    doc.table(q4.graph_table(), size="8.5pt")
+    doc.table(_titled(q4.graph_table(), about), size="8.5pt")
     doc.para(
         _ref("tab", "q4_overall"),
-        " gives the overall rate for every k and ",
+        f" gives the overall rate for k = {', '.join(map(str, q4.ks))}, and ",
         _ref("tab", "q4_clusters"),
-        " every cluster's majority label and mismatch rate. ",
-        *[c + " " for c in q4.commentary()[:1]],
+        " (with the discussion of community structure) every cluster's majority label and mismatch rate. ",
+        *[c + " " for c in q4.split_commentary()],
     )
-    doc.table(q4.overall_table(), size="8.5pt")
-    doc.table(q4.clusters_table(), size="7.5pt", two_columns=True, widths=("auto",) * 3 + ("1fr",) + ("auto",) * 2)
+    doc.table(_titled(q4.overall_table(), about), size="8.5pt")
     doc.heading("Tuning k", 2)
     doc.para(
-        f"Rule: {q4.rule}. Mismatch falls trivially as k grows (a cluster of one blog is always pure, and k = n "
-        "gives 0), so the lowest rate is not the aim: the rule keeps the fewest clusters that explain the labels "
-        "almost as well as any. ",
+        f"Rule: {q4.rule}. At k = n every blog would be a pure cluster of its own and the rate 0, so the lowest "
+        "rate alone is not the aim: the rule keeps the fewest clusters that do almost as well as any k tried. ",
         _ref("fig", "q4-tuning"),
-        f" shows the curve; the chosen k is {q4.chosen_k}. ",
-        *[c + " " for c in q4.commentary()[1:2]],
+        " plots the curve and ",
+        _ref("tab", "q4_tuning"),
+        " lists it. ",
+        *[c + " " for c in q4.tuning_commentary()],
     )
-    doc.figure(
+    doc.figure_beside_table(
         figs["q4_tuning"],
-        f"Q4: overall mismatch rate against k (regularized Laplacian, seed {q4.seed}); "
-        f"dashed: the chosen k = {q4.chosen_k}; dotted: the lowest rate + {q4.tolerance}.",
+        _about(
+            f"Q4: overall mismatch rate against k (regularized Laplacian, seed {q4.seed}); "
+            f"dashed: the chosen k = {q4.chosen_k}; dotted: the lowest rate + {q4.tolerance}; squares: the k "
+            "whose clusters are tabulated above.",
+            about,
+        ),
         "fig-q4-tuning",
+        _titled(q4.tune_table(), about),
+        size="7.5pt",
     )
-    doc.data(q4.tune_table())
     doc.heading("What the clusters say about the blogs", 2)
-    doc.para(*[c + " " for c in q4.commentary()[2:]])
+    doc.para(
+        _ref("tab", "q4_clusters"),
+        " lists every cluster of every k. ",
+        *[c + " " for c in q4.community_commentary()],
+    )
+    doc.table(_titled(q4.clusters_table(), about), size="7.5pt", blocks=True)
 
 
 def _q5_section(doc: _Doc, r: _Results, figs: dict[str, str]) -> None:
     q5 = r.q5
+    about = _standins(r)["q5"]
+    plan = r.inputs.plan
     doc.heading("Q5 Vector quantization of an embedding table")
+    if about:
+        notice = [
+            *_notice(
+                "AImodel.npy was not found, so this section runs on synthetic stand-in embeddings: every number "
+                "below is about them, not the course's table."
+            ),
+            "They are ",
+            _cmd(f"fastclust.vq.make_embeddings(10000, 64, n_topics=32, seed={r.seed})"),
+            ": unit directions around 32 topics, with varied lengths. ",
+        ]
+        again = [
+            _cmd(f"fastclust demo-data DIR --seed {r.seed}"),
+            " writes this same table as DIR/AImodel.npy (with the other stand-ins), and ",
+            _cmd(f"fastclust vq DIR/AImodel.npy -k K --seed {q5.seed} -o codes.npz"),
+            " then gives this section's codebook for each k",
+        ]
+    else:
+        notice = []
+        again = [
+            _cmd(f"fastclust vq {shlex.quote(str(plan.embeddings))} -k K --seed {q5.seed} -o codes.npz"),
+            " gives the same codebook for each k",
+        ]
     doc.para(
+        *notice,
         f"The table has {q5.n:,} rows of {q5.d} float32 numbers. Vector quantization keeps a codebook of k rows and "
         "one index per row. Rows are scaled to unit length before clustering, because embeddings are compared by "
         "cosine: direction is what must survive. The codebook comes from k-means++ and Lloyd rounds to "
-        f"convergence (seed {q5.seed}; ",
-        M(f"`fastclust vq AImodel.npy -k K --seed {q5.seed}`"),
-        " gives the same codebook). Memory follows the course's rule: 4 bytes per float32 number, 1 byte per "
-        "index, MB = 2^20 bytes, to 4 decimals; the average cosine is the mean cosine similarity of each row to its "
-        "codeword. ",
+        f"convergence (seed {q5.seed}); ",
+        *again,
+        ". Memory follows the course's rule: 4 bytes per float32 number, 1 byte per index, MB = ",
+        M("2#super[20]"),
+        " bytes, to 4 decimals; the average cosine is the mean cosine similarity of each row to its codeword. ",
         _ref("tab", "q5_answer"),
         f" answers the question at k = {q5.main_k}; ",
         _ref("tab", "q5_sweep"),
@@ -1244,12 +1535,15 @@ def _q5_section(doc: _Doc, r: _Results, figs: dict[str, str]) -> None:
         _ref("fig", "q5"),
         f" cover k = {', '.join(map(str, q5.ks))}.",
     )
-    doc.table(q5.answer_table(), size="9pt")
-    doc.table(q5.sweep_table(), size="8pt")
+    doc.table(_titled(q5.answer_table(), about), size="9pt")
+    doc.table(_titled(q5.sweep_table(), about), size="8pt")
     doc.figure(
         figs["q5"],
-        "Q5: (a) memory after compression against k, under the course's 1-byte rule and as "
-        "stored; (b) average cosine similarity against k.",
+        _about(
+            "Q5: (a) memory after compression against k, under the course's 1-byte rule and as "
+            "stored; (b) average cosine similarity against k.",
+            about,
+        ),
         "fig-q5",
     )
     doc.heading("The trade-off", 2)
@@ -1262,22 +1556,30 @@ def _mnist_section(doc: _Doc, r: _Results, figs: dict[str, str]) -> None:
     doc.heading(f"{name}: k-means as a digit classifier")
     if mn.standin:
         doc.para(
-            M("*"),
-            "No MNIST was found, so this section runs on scikit-learn's 8x8 digits, a stand-in: every "
-            "number and title below is about those, not MNIST.",
-            M("* "),
+            *_notice(
+                "No MNIST was found, so this section runs on scikit-learn's 8x8 digits, a stand-in: every "
+                "number and title below is about those, not MNIST."
+            ),
             "Point the report at MNIST with --data DIR (DIR/mnist or DIR/../mnist) or $FASTCLUST_MNIST.",
         )
     h, w = mn.image_shape
+    source = r.inputs.digits.source
+    file = re.search(r"\(([^()]*)\)", source)
+    origin = f"MNIST's t10k test file ({file.group(1) if file else source})" if "t10k" in source else source
+    kept = (
+        f"the first {mn.n_images:,} images"
+        if mn.n_images < len(r.inputs.digits.labels)
+        else f"the {mn.n_images:,} images"
+    )
     doc.para(
-        f"Data: {mn.n_images:,} images of {w}x{h} pixels, split at random into {mn.n_train:,} for training and "
-        f"{mn.n_test:,} held out. Each cluster is labelled with the majority digit of its training images, and "
-        "a held-out image is predicted as its nearest centroid's label. The classic notebook trains on "
+        f"Data: {kept} of {origin}, {w}x{h} pixels, split at random into {mn.n_train:,} for "
+        f"training and {mn.n_test:,} held out. Each cluster is labelled with the majority digit of its training "
+        "images, and a held-out image is predicted as its nearest centroid's label. The classic notebook trains on "
         f"{mn.n_subset // 10} images of each digit ({mn.n_subset:,} in all) with k = {mn.notebook_k} and starts from "
         "random Gaussian centroids (each pixel drawn with the data's mean and standard deviation). ",
         _ref("tab", "mnist_notebook"),
-        " repeats that protocol next to a start from random data points; the notebook's printed iteration count "
-        "(its loop variable, always k − 1) is shown there, beside the true count. ",
+        " repeats that protocol next to a start from random data points, with the iteration count the notebook "
+        "printed beside the true one. ",
         _ref("tab", "mnist_init_sweep"),
         " compares the two starts, and k-means++, across k on the same images, and ",
         _ref("tab", "mnist_full"),
@@ -1297,9 +1599,10 @@ def _mnist_section(doc: _Doc, r: _Results, figs: dict[str, str]) -> None:
     )
     doc.raw(
         _centroid_figure(mn, figs),
-        f"{mn.label}: the centroids ({mn.centroid_source}), with the digit each predicts: "
+        f"{{number}}: {mn.label}: the centroids ({mn.centroid_source}), with the digit each predicts: "
         + " ".join(f"![{label}]({figs[f'mnist:centroid:{i}']})" for i, label in enumerate(mn.centroid_labels))
         + "\n",
+        "fig-mnist-centroids",
     )
     doc.heading("Findings", 2)
     doc.para(*[c + " " for c in mn.commentary()])
@@ -1330,7 +1633,9 @@ def _appendix(doc: _Doc, r: _Results) -> None:
             Column("what", "what it covers"),
         ],
         r.timings,
-        note="Typesetting this PDF and writing the files come after this table was made; run_timings.csv has them.",
+        note="Typesetting this PDF and writing the files come after this table was made. run_timings.csv times "
+        f"them too: its last row, '{_WALL_CLOCK}', runs from start to finish, compilation included, so it is "
+        "larger than this table's sum.",
     )
     doc.para(
         _ref("tab", "run_timings"),
@@ -1359,7 +1664,7 @@ def _appendix(doc: _Doc, r: _Results) -> None:
         for w in r.recorded:
             counts[(w["step"], w["warning"])] = counts.get((w["step"], w["warning"]), 0) + 1
         rows = [{"step": s, "warning": m, "times": n} for (s, m), n in counts.items()]
-        doc.para("fastclust raised these warnings during the run (", _ref("tab", "warnings"), "):")
+        doc.para("During the run fastclust raised these warnings (", _ref("tab", "warnings"), "):")
         doc.table(
             Table(
                 "warnings",
@@ -1370,7 +1675,7 @@ def _appendix(doc: _Doc, r: _Results) -> None:
             size="8pt",
         )
     else:
-        doc.para("fastclust raised no warnings during the run.")
+        doc.para("During the run fastclust raised no warnings.")
     doc.table(
         _kv_table("machine", "The machine", machine_description(), "what", "value", "", ""),
         size="8.5pt",
@@ -1382,7 +1687,7 @@ def _document(r: _Results, figs: dict[str, str], out: Path) -> _Doc:
     doc = _Doc()
     _page_one(doc, r, out)
     _q3_section(doc, r, figs)
-    _q4_section(doc, r, figs)
+    _q4_section(doc, r, figs, out)
     _q5_section(doc, r, figs)
     _mnist_section(doc, r, figs)
     _appendix(doc, r)
@@ -1552,7 +1857,9 @@ def _run(
     figs: dict[str, str] = timed(
         "figures", "plots as SVG, pictures as PNG", lambda: _write_figures(stage, q3, q4, q5, mn, bar)
     )
-    timings.append({"step": "total", "seconds": sum(t["seconds"] for t in timings), "what": "the steps above"})
+    timings.append(
+        {"step": _STEP_SUM, "seconds": sum(t["seconds"] for t in timings), "what": "the steps above, no compilation"}
+    )
     results = _Results(
         inputs,
         plan,
@@ -1580,15 +1887,15 @@ def _run(
     _write_tables(stage, [t for t in doc.tables if t.name.startswith(_STUDY_PREFIXES)])
     run_rows = [
         {"step": "compiling kernels", "seconds": compile_seconds},
-        *[{"step": t["step"], "seconds": t["seconds"]} for t in timings if t["step"] != "total"],
+        *[{"step": t["step"], "seconds": t["seconds"]} for t in timings if t["step"] != _STEP_SUM],
         {"step": "typesetting", "seconds": typeset_seconds},
-        {"step": "total", "seconds": perf_counter() - t_start},
+        {"step": _WALL_CLOCK, "seconds": perf_counter() - t_start},
     ]
     run_table = Table(
         "run", "", [Column("step", "step", role="key"), Column("seconds", "seconds", ".3f", role="time")], run_rows
     )
     stage.write_bytes("run_timings.csv", _csv_bytes(run_table, ("key", "time")))
-    stage.write_text("summary.md", "\n".join(doc.md))
+    stage.write_text("summary.md", doc.markdown())
     stage.write_bytes("report.pdf", pdf)
     stage.commit(last="report.pdf")
     bar.tick()

@@ -170,3 +170,158 @@ def test_mnist_study_labels_inits_and_shows_the_printed_bug_only_in_the_notebook
 
 def test_warm_up_runs_every_code_path():
     assert course.warm_up() >= 0.0
+
+
+# ---------------------------------------------------------------------------------------------
+# commentary never contradicts its numbers
+# ---------------------------------------------------------------------------------------------
+
+
+def test_one_thousands_style_for_readers_plain_digits_for_programs():
+    assert course.group_thousands("1490") == "1,490"
+    assert course.group_thousands("-12345.50") == "-12,345.50"
+    assert course.group_thousands("+0.15") == "+0.15" and course.group_thousands("inf") == "inf"
+    t = course.Table(
+        "t",
+        "t",
+        [course.Column("n", "n", "d"), course.Column("seed", "seed", "d", group=False), course.Column("x", "x", ".2f")],
+        [{"n": 16715, "seed": 942934, "x": 1479.93}],
+    )
+    assert t.display_cells() == [["16,715", "942934", "1,479.93"]]
+    assert t.cells() == [["16715", "942934", "1479.93"]]  # the CSVs keep plain digits
+
+
+@pytest.mark.parametrize("seed", [0, 5])
+def test_q3_recommends_one_k_per_image_by_its_stated_rule(seed):
+    images = {"a.png": _blocky_image(3), "b.png": _blocky_image(4, h=30, w=30)}
+    study = course.q3_study(images, ks=(2, 4, 8, 16), n_seeds=1, seed=seed)
+    table = study.choose_table()
+    assert [r["image"] for r in table.rows] == list(images)  # exactly one row, one k, per image
+    text = " ".join(study.choose_commentary())
+    for row in table.rows:
+        name = row["image"]
+        # each metric's own score peaks at the k fastclust.image.knee_point chose
+        for m in study.metrics:
+            scores = study.knee_scores(name, m)
+            assert study.ks[int(np.argmax(scores))] == study.choose[(name, m)].k == row[f"knee_{m}"]
+        mean = np.mean([study.knee_scores(name, m) for m in study.metrics], axis=0)
+        rec = study.recommended(name)
+        assert row["k"] == rec["k"] == study.ks[int(np.argmax(mean))]
+        assert row["score"] == pytest.approx(mean.max())
+        second = sorted(mean)[-2]
+        assert row["runner_score"] == pytest.approx(second)
+        assert rec["slim"] == (mean.max() - second < course.SLIM_MARGIN)
+        said = {s.split(" ")[1]: s for s in study.choose_commentary() if s.startswith(("The margin", "A clear"))}
+        where = said["margin"] if rec["slim"] else said["clear"]
+        assert re.search(rf"\b{re.escape(name)}: {row['score']:.3f} at k = {row['k']}\b", where), text
+        other = said.get("clear" if rec["slim"] else "margin", "")
+        assert f"{name}:" not in other, text
+        assert f"{name}, k = {row['k']}" in text
+
+
+def test_q3_with_two_ks_says_there_is_no_knee():
+    study = course.q3_study({"a.png": _blocky_image(5)}, ks=(3, 6), n_seeds=1, seed=0)
+    text = " ".join(study.choose_commentary())
+    assert "no knee" in text and "slim" not in text
+    assert len(study.choose_table().rows) == 1
+
+
+def _pair(image, k, sec_l2, sec_l1, it_l2=10, it_l1=5):
+    return {"image": image, "k": k, "sec_l2": sec_l2, "sec_l1": sec_l1, "iter_l2": it_l2, "iter_l1": it_l1}
+
+
+def test_q3_time_sentence_names_slower_pairs_and_an_outlier_that_decides_the_total():
+    rows = [
+        _pair("a", 3, 0.10, 0.15),
+        _pair("a", 6, 0.20, 0.15),
+        _pair("a", 12, 3.00, 0.30, it_l2=400),  # one slow L2 run: most of L2's total
+        _pair("b", 3, 0.10, 0.20),
+    ]
+    text = course.Q3Study.time_commentary(rows)
+    assert "less time than the L2 run in 2 of 4 pairs and more in 2 (a k = 3, b k = 3)" in text
+    assert "L1 is faster in total" in text
+    assert "One pair weighs heavily: a at k = 12" in text
+    assert "the order reverses" in text  # without it, L2 (0.40 s) beats L1 (0.50 s)
+    even = [_pair("a", k, 0.2, 0.1) for k in (3, 6, 12)]
+    text = course.Q3Study.time_commentary(even)
+    assert "weighs heavily" in text and "the order holds" in text  # a third each: at the threshold
+    # the heavy pair may be the faster metric's: it is named all the same
+    l1_outlier = [_pair("a", 3, 0.5, 0.1), _pair("a", 6, 0.6, 0.1), _pair("a", 12, 0.6, 2.0), _pair("b", 3, 0.5, 0.1)]
+    text = course.Q3Study.time_commentary(l1_outlier)
+    assert "L2 is faster in total" in text and "a at k = 12 took 2.00 s under L1" in text and "reverses" in text
+    spread = [_pair("a", k, 0.2 + 0.01 * k, 0.1) for k in range(10)]
+    assert "weighs heavily" not in course.Q3Study.time_commentary(spread)
+
+
+def _q5_rows(ks, cosines, d=64, n=10_000):
+    return [{"k": k, "cosine": c, "after_course": (k * d * 4 + n) / 2**20} for k, c in zip(ks, cosines, strict=True)]
+
+
+def test_q5_step_sentence_follows_the_numbers():
+    growing = course.Q5Study.step_commentary(_q5_rows((64, 128, 256, 512), (0.8975, 0.9005, 0.9044, 0.9095)))
+    assert "+0.0030, +0.0039, +0.0051" in growing
+    assert "each doubling of k buys more cosine than the one before" in growing
+    assert "buys less" not in growing
+    assert "the cosine gained per MB added falls" in growing  # MB per doubling doubles, gains grow less
+    shrinking = course.Q5Study.step_commentary(_q5_rows((64, 128, 256), (0.80, 0.86, 0.88)))
+    assert "each doubling of k buys less cosine than the one before" in shrinking
+    mixed = course.Q5Study.step_commentary(_q5_rows((10, 20, 50, 100), (0.80, 0.82, 0.85, 0.86)))
+    assert "step of k" in mixed and "doubling" not in mixed
+    assert "neither rises nor falls steadily" in mixed
+
+
+def _fake_q4(rates: dict[int, float], chosen: int, tolerance: float = 0.01) -> course.Q4Study:
+    n = 1000
+    tables = {k: fs.MismatchTable([], r, round(r * n), n) for k, r in rates.items()}
+    ks = list(rates)
+    return course.Q4Study(None, ks[:2], ks, tables, dict.fromkeys(ks, 0.0), 0.0, chosen, tolerance, 0)  # type: ignore[arg-type]
+
+
+def test_q4_tuning_sentences_follow_the_curve():
+    course_like = {2: 0.0539, 3: 0.0915, 4: 0.0694, 5: 0.0719, 6: 0.0531, 7: 0.0523, 8: 0.0572, 9: 0.0711, 10: 0.0654}
+    chosen = course._tune_choice(list(course_like), list(course_like.values()), 0.01)
+    study = _fake_q4(course_like, chosen)
+    text = " ".join(study.tuning_commentary())
+    assert chosen == 2 and "The rule chooses k = 2" in text
+    assert "lowest is 0.0523 at k = 7 and the highest 0.0915 at k = 3" in text
+    assert "does not fall steadily" in text and "falls trivially" not in text and "barely help" not in text
+    assert "from k = 9 on, every k tried is more than 0.01 above the lowest" in text
+    assert study.rule not in text  # the caller states the rule, once
+    falling = {2: 0.30, 3: 0.20, 4: 0.15, 5: 0.14}
+    text = " ".join(_fake_q4(falling, 4).tuning_commentary())
+    assert "never rises" in text and "does not fall steadily" not in text
+    assert "k = 5 would mismatch 10 fewer" in text
+
+
+@pytest.mark.slow
+def test_q4_community_sentences_come_from_the_cluster_tables(blog_graph):
+    _, g = blog_graph
+    study = course.q4_study(g, ks=(2, 10, 30), tune_ks=(2, 3), seed=0)
+    text = " ".join(study.community_commentary())
+    assert "mostly pure groups" not in text
+    pure = {k: sum(r["rate"] == 0 for r in study.tables_by_k[k].rows) for k in study.ks}
+    for k, n in pure.items():
+        if n:
+            assert f"{n} of {k} at k = {k}" in text, text
+    sizes = study.components()
+    assert sum(sizes) == g.adjacency.shape[0] and len(sizes) == g.n_components
+    assert ("connected components" in text) == (len(sizes) > 1)
+    two = study.tables_by_k[2]
+    assert f"{1 - two.overall:.1%}" in text or "only partly" in text
+
+
+def test_mnist_trend_sentence_says_where_accuracy_does_not_rise():
+    def rows(accs):
+        return [
+            {"k": k, "init": init, "accuracy": a}
+            for init, series in accs.items()
+            for k, a in zip((10, 20, 50), series, strict=True)
+        ]
+
+    study = course.MnistStudy.__new__(course.MnistStudy)
+    study.sweep_rows = rows({"random Gaussian": (0.5, 0.6, 0.7), "k-means++": (0.5, 0.55, 0.6)})
+    assert study.trend_commentary().startswith("Accuracy rises with every step of k for every start")
+    study.sweep_rows = rows({"random Gaussian": (0.5, 0.6, 0.58), "k-means++": (0.5, 0.55, 0.6)})
+    text = study.trend_commentary()
+    assert "does not rise at every step" in text and "random Gaussian at k = 50" in text
+    assert "k-means++ at" not in text
