@@ -1356,10 +1356,11 @@ class MnistStudy:
             by_k.setdefault(r["k"], {})[r["init_code"]] = r
         wins_g = [k for k, v in by_k.items() if v["random-uniform"]["accuracy"] > v["random"]["accuracy"]]
         wins_p = [k for k, v in by_k.items() if v["random"]["accuracy"] > v["random-uniform"]["accuracy"]]
+        ties = [k for k in by_k if k not in wins_g and k not in wins_p]
         out.append(
             f"Across k = {', '.join(map(str, by_k))} on the same {self.n_subset:,} images, the Gaussian start is more "
-            f"accurate at {len(wins_g)} k ({', '.join(map(str, wins_g)) or 'none'}) and the data-point start at "
-            f"{len(wins_p)} ({', '.join(map(str, wins_p)) or 'none'})."
+            f"accurate at {_which_ks(wins_g, len(by_k))} and the data-point start at {_which_ks(wins_p, len(by_k))}"
+            + (f"; they are equally accurate at {_which_ks(ties, len(by_k))}." if ties else ".")
         )
         shrunk = [
             v["random-uniform"] for v in by_k.values() if v["random-uniform"]["final_k"] < v["random-uniform"]["k"]
@@ -1385,6 +1386,16 @@ class MnistStudy:
                 f"With all {r['n_train']:,} training images, k-means++ at k = {r['k']} reaches {r['accuracy']:.4f}{vs}."
             )
         return out
+
+
+def _which_ks(ks: Sequence[int], n_all: int) -> str:
+    """``ks`` as prose: "no k", "every k" or "k = 10 and 20" (never "0 k (none)")."""
+    if not ks:
+        return "no k"
+    if len(ks) == n_all:
+        return "every k"
+    names = [str(k) for k in ks]
+    return "k = " + (names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1])
 
 
 def _rises(values: Sequence[float]) -> bool:

@@ -325,3 +325,12 @@ def test_mnist_trend_sentence_says_where_accuracy_does_not_rise():
     text = study.trend_commentary()
     assert "does not rise at every step" in text and "random Gaussian at k = 50" in text
     assert "k-means++ at" not in text
+
+
+def test_which_ks_reads_as_prose():
+    from fastclust.course import _which_ks
+
+    assert _which_ks([], 5) == "no k"
+    assert _which_ks([10, 20, 50, 100, 200], 5) == "every k"
+    assert _which_ks([20], 5) == "k = 20"
+    assert _which_ks([10, 50, 200], 5) == "k = 10, 50 and 200"
