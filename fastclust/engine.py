@@ -1,7 +1,9 @@
 """k-means (L2) and k-medians (L1) of an in-memory array: the public entry points.
 
 :func:`kmeans` is validate -> initialise (:mod:`fastclust.seeding`) -> the one Lloyd
-loop (:mod:`fastclust._lloyd`) over :class:`~fastclust._memory.InMemoryRows` ->
+loop (:mod:`fastclust._lloyd`) over :class:`~fastclust._memory.InMemoryRows` (or,
+for a few integer features with integer weights such as an image's distinct
+colours, :class:`~fastclust._lowdim.IntegerRows`: same results, less work) ->
 result. The arithmetic lives in the kernels (:mod:`fastclust._kernels`, compiled
 with numba, or their numpy twins in :mod:`fastclust._reference`). Both backends
 run the same driver on the same random draws, so the same seed gives the same
@@ -20,6 +22,7 @@ import numpy as np
 from . import _lloyd, seeding
 from ._backends import resolve_backend
 from ._lloyd import EMPTY_POLICIES
+from ._lowdim import integer_rows
 from ._memory import Assigner, in_memory_rows, largest_magnitude, make_block
 from ._repr import short_repr
 from ._scale import Scale
@@ -185,6 +188,8 @@ def kmeans(
     else:
         init_array = check_centres(init, k, X.shape[1])
     rows, scale = in_memory_rows(X, w, m, backend_name, extra=init_array)
+    # an image's distinct colours and the like: the same fit, with exact incremental statistics
+    rows = integer_rows(rows)
     if init_array is not None:
         C = scale.data(init_array, "init")
     else:
