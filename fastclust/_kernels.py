@@ -530,15 +530,16 @@ def assign_tracked(X, w, C, metric, labels, second, lower, lower3, min_dist, dri
         for f in range(d):
             CT[f, j] = C[j, f]
     buf = np.empty(k, dtype=np.float64)
-    moved = np.empty(n, dtype=np.int64)
-    was = np.empty(n, dtype=np.int64)
-    n_moved = 0
     slack = 1.0 - 1e-9
+    # Pass 1, over every sample, without branches that depend on the data: the distance to the
+    # own centre (written out as _distance computes it: numba's inline="always" made this loop
+    # three times slower, measured), both bounds loosened by the drifts, and Hamerly's test, in
+    # squares for L2 (no square root per sample). The samples that fail it are listed.
+    failed = np.empty(n, dtype=np.int64)
+    n_failed = 0
     for i in range(n):
         a = labels[i]
         b = second[i]
-        # the distance to the own centre, as _distance computes it, written out: numba's
-        # inline="always" made this loop three times slower (measured)
         s = 0.0
         if d == 3:
             v0 = np.float64(X[i, 0]) - np.float64(C[a, 0])
@@ -549,19 +550,25 @@ def assign_tracked(X, w, C, metric, labels, second, lower, lower3, min_dist, dri
             for f in range(d):
                 v = np.float64(X[i, f]) - np.float64(C[a, f])
                 s += v * v if l2 else abs(v)
-        u = np.sqrt(s) if l2 else s
         low = lower[i] - (t2 if a == j1 else t1)
-        if b < 0 or (j1 != a and j1 != b):
-            low3 = lower3[i] - t1
-        elif j2 != a and j2 != b:
-            low3 = lower3[i] - t2
-        else:
-            low3 = lower3[i] - t3
-        lower3[i] = low3
-        if u + margin < max(low, half_gap[a]) * slack:
-            lower[i] = low
-            min_dist[i] = s
-            continue
+        other = t2 if (j2 != a and j2 != b) else t3
+        lower3[i] -= t1 if (b < 0 or (j1 != a and j1 != b)) else other
+        lower[i] = low
+        min_dist[i] = s
+        q = max(low, half_gap[a]) * slack - margin  # keep the label when dist + margin < q + margin
+        keep = (q > 0.0) & (s < (q * q if l2 else q))
+        failed[n_failed] = i
+        n_failed += 0 if keep else 1
+    # Pass 2, over the samples that failed: their two tracked centres, else a full scan.
+    moved = np.empty(n_failed, dtype=np.int64)
+    was = np.empty(n_failed, dtype=np.int64)
+    n_moved = 0
+    for t in range(n_failed):
+        i = failed[t]
+        a = labels[i]
+        b = second[i]
+        s = min_dist[i]
+        low3 = lower3[i]
         if b >= 0:
             sb = 0.0
             if d == 3:
@@ -573,6 +580,7 @@ def assign_tracked(X, w, C, metric, labels, second, lower, lower3, min_dist, dri
                 for f in range(d):
                     v = np.float64(X[i, f]) - np.float64(C[b, f])
                     sb += v * v if l2 else abs(v)
+            u = np.sqrt(s) if l2 else s
             ub = np.sqrt(sb) if l2 else sb
             if min(u, ub) + margin < low3 * slack:
                 if sb < s or (sb == s and b < a):
@@ -580,18 +588,18 @@ def assign_tracked(X, w, C, metric, labels, second, lower, lower3, min_dist, dri
                     moved[n_moved], was[n_moved] = i, a
                     n_moved += 1
                 else:
-                    lower[i], min_dist[i] = min(ub, low3), s
+                    lower[i] = min(ub, low3)
                 continue
         xf = np.float64(X[i, 0])
         if l2:
             for j in range(k):
-                t = xf - CT[0, j]
-                buf[j] = t * t
+                v = xf - CT[0, j]
+                buf[j] = v * v
             for f in range(1, d):
                 xf = np.float64(X[i, f])
                 for j in range(k):
-                    t = xf - CT[f, j]
-                    buf[j] += t * t
+                    v = xf - CT[f, j]
+                    buf[j] += v * v
         else:
             for j in range(k):
                 buf[j] = abs(xf - CT[0, j])
@@ -599,15 +607,17 @@ def assign_tracked(X, w, C, metric, labels, second, lower, lower3, min_dist, dri
                 xf = np.float64(X[i, f])
                 for j in range(k):
                     buf[j] += abs(xf - CT[f, j])
-        b1, b2, b3, i1, i2 = np.inf, np.inf, np.inf, 0, -1
+        # the three smallest, ties to the lowest index, without data-dependent branches
+        # (a scan's nearest centres come in no predictable order: branches mispredict)
+        b1, b2, b3, i1, i2 = np.inf, np.inf, np.inf, -1, -1
         for j in range(k):
-            t = buf[j]
-            if t < b1:
-                b3, b2, i2, b1, i1 = b2, b1, i1, t, j
-            elif t < b2:
-                b3, b2, i2 = b2, t, j
-            elif t < b3:
-                b3 = t
+            v = buf[j]
+            below1 = v < b1
+            i2 = i1 if below1 else (j if v < b2 else i2)
+            i1 = j if below1 else i1
+            b3 = min(b3, max(b2, v))
+            b2 = min(b2, max(b1, v))
+            b1 = min(b1, v)
         labels[i], second[i], min_dist[i] = i1, i2, b1
         lower[i] = np.sqrt(b2) if l2 else b2
         lower3[i] = np.sqrt(b3) if l2 else b3

@@ -207,12 +207,18 @@ def map_fits(fn: Callable[[T], R], items: Iterable[T], backend: str) -> Iterator
 
     Each call is one whole fit, so threads meet only when a fit ends: no per-round
     barrier that a descheduled thread could stall. Results are yielded as soon as
-    they and all before them are done (a progress bar can follow them).
+    they and all before them are done (a progress bar can follow them). An error
+    in one call is raised here, and the calls not yet started are dropped.
     """
     todo = list(items)
     workers = fit_workers(backend, len(todo))
     if workers == 1:
         yield from map(fn, todo)
         return
-    with ThreadPoolExecutor(workers) as pool:
-        yield from pool.map(fn, todo)
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="fastclust-fit")
+    futures = [pool.submit(fn, item) for item in todo]
+    try:
+        for future in futures:
+            yield future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -204,7 +204,8 @@ def assign_tracked(
     low = lower - np.where(a == j1, t2, t1)
     low3 = lower3 - np.where((b < 0) | ((j1 != a) & (j1 != b)), t1, np.where((j2 != a) & (j2 != b), t2, t3))
     slack = 1.0 - 1e-9
-    keep = u + margin < np.maximum(low, half_gap[a]) * slack
+    q = np.maximum(low, half_gap[a]) * slack - margin
+    keep = (q > 0.0) & (s < (q * q if l2 else q))
     lower3[:] = low3
     lower[:] = low
     min_dist[:] = s

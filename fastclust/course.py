@@ -37,6 +37,8 @@ from . import graph as fg
 from . import image as fi
 from . import spectral as fs
 from . import vq
+from ._backends import resolve_backend
+from ._lowdim import map_fits
 from ._validation import check_positive_int, spawn
 from .errors import FastclustError
 
@@ -293,7 +295,8 @@ def candidate_seeds(seed: Any, n: int) -> list[int]:
 
 @dataclass
 class Q3Cell:
-    """One (image, metric, k) of the grid: the kept (lowest-objective) run and what every seed gave."""
+    """One (image, metric, k) of the grid: the kept (lowest-objective) run and what every seed gave
+    (``seconds_all_seeds``: the seeds' fits' wall times added up)."""
 
     image: str
     metric: str
@@ -493,7 +496,9 @@ def q3_study(
     earlier seed). The candidate seeds are :func:`candidate_seeds` (the same for
     every cell). The chosen k per image and metric applies
     :func:`fastclust.image.choose_k_from_fits` to the kept runs: no extra fits.
-    ``tick()`` is called after every fit.
+    ``tick()`` is called after every fit. The fits are independent and run a few at
+    a time, on numba's thread count (one with the numpy backend); a cell's
+    ``seconds_all_seeds`` adds up its fits' own wall times.
     """
     tick = tick or _noop
     ks = [check_positive_int(k, "ks entry") for k in ks]
@@ -501,21 +506,28 @@ def q3_study(
         raise FastclustError("q3_study needs at least one image, one k and one metric")
     seeds = candidate_seeds(seed, n_seeds)
     prepared = {name: fi.prepare_image(img, name=f"image {name!r}") for name, img in images.items()}
+    grid = [(name, metric, k) for name in prepared for metric in metrics for k in ks]
+
+    def fit(job: tuple[tuple[str, str, int], int]) -> fi.ImageResult:
+        (name, metric, k), s = job
+        return fi.compress(prepared[name], k, metric=metric, seed=s)
+
+    # independent fits, a few at a time (see fastclust._lowdim.map_fits): same results, less wall time
+    fits = map_fits(fit, [(cell, s) for cell in grid for s in seeds], resolve_backend("auto")[0])
     cells: dict[tuple[str, str, int], Q3Cell] = {}
-    for name, prep in prepared.items():
-        for metric in metrics:
-            for k in ks:
-                t0 = perf_counter()
-                best: tuple[int, fi.ImageResult] | None = None
-                objectives = []
-                for s in seeds:
-                    res = fi.compress(prep, k, metric=metric, seed=s)
-                    objectives.append(res.objective)
-                    if best is None or res.objective < best[1].objective:
-                        best = (s, res)
-                    tick()
-                assert best is not None
-                cells[(name, metric, k)] = Q3Cell(name, metric, k, best[0], best[1], objectives, perf_counter() - t0)
+    for name, metric, k in grid:
+        best: tuple[int, fi.ImageResult] | None = None
+        objectives = []
+        seconds = 0.0
+        for s in seeds:
+            res = next(fits)
+            objectives.append(res.objective)
+            seconds += res.seconds
+            if best is None or res.objective < best[1].objective:
+                best = (s, res)
+            tick()
+        assert best is not None
+        cells[(name, metric, k)] = Q3Cell(name, metric, k, best[0], best[1], objectives, seconds)
     choose = {
         (name, metric): fi.choose_k_from_fits(ks, [cells[(name, metric, k)].result for k in ks])
         for name in prepared

@@ -20,6 +20,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ._backends import resolve_backend
+from ._lowdim import map_fits
 from ._repr import short_repr
 from ._validation import check_positive_int
 from .engine import KMeansResult, kmeans
@@ -441,32 +443,49 @@ def q3_grid(
     """Compress every image at every k under every metric, keeping the best seed of each cell.
 
     ``rows`` holds one dict per (image, k, metric) with the seconds and rounds of
-    the kept run, the final k, objective, MSE and PSNR, and the total seconds of
-    all its seeds.
+    the kept run, the final k, objective, MSE and PSNR, and the seconds of all its
+    seeds together. The fits are independent, so they run on a few threads at once
+    (numba's thread count; one with the numpy backend): the results are the same as
+    one after another, and each fit's seconds are its own wall time.
     """
     t0 = perf_counter()
+    seeds = list(seeds)
+    if not seeds:
+        raise FastclustError("seeds is empty: give at least one seed")
+    backend_name, _ = resolve_backend(backend)
+    prepared = {name: prepare_image(image, name=f"image {name!r}") for name, image in images.items()}
+    cells = [(name, metric, k) for name in prepared for metric in metrics for k in ks]
+
+    def fit(job: tuple[tuple[str, str, int], Any]) -> ImageResult:
+        (name, metric, k), seed = job
+        return compress(prepared[name], k, metric=metric, init=init, seed=seed, backend=backend)
+
+    fits = map_fits(fit, [(cell, seed) for cell in cells for seed in seeds], backend_name)
     rows: list[dict[str, Any]] = []
     results: dict[tuple[str, int, str], ImageResult] = {}
-    for name, image in images.items():
-        rgb = prepare_image(image, name=f"image {name!r}")
-        for metric in metrics:
-            for k in ks:
-                t_cell = perf_counter()
-                best = best_of_seeds(rgb, k, seeds, metric=metric, init=init, backend=backend)
-                results[(name, k, metric)] = best
-                rows.append(
-                    {
-                        "image": name,
-                        "metric": metric,
-                        "k": k,
-                        "final_k": best.k,
-                        "seconds": best.seconds,
-                        "iterations": best.n_iter,
-                        "objective": best.objective,
-                        "mse": best.mse,
-                        "psnr": best.psnr,
-                        "seed": best.seed,
-                        "seconds_all_seeds": perf_counter() - t_cell,
-                    }
-                )
+    for name, metric, k in cells:
+        best: ImageResult | None = None
+        seconds_all = 0.0
+        for _ in seeds:
+            res = next(fits)
+            seconds_all += res.seconds
+            if best is None or res.objective < best.objective:  # a tie keeps the earlier seed
+                best = res
+        assert best is not None
+        results[(name, k, metric)] = best
+        rows.append(
+            {
+                "image": name,
+                "metric": metric,
+                "k": k,
+                "final_k": best.k,
+                "seconds": best.seconds,
+                "iterations": best.n_iter,
+                "objective": best.objective,
+                "mse": best.mse,
+                "psnr": best.psnr,
+                "seed": best.seed,
+                "seconds_all_seeds": seconds_all,
+            }
+        )
     return Q3Grid(rows=rows, results=results, seconds=perf_counter() - t0)
