@@ -457,7 +457,7 @@ def _dot_pairwise(w, m):
 
 
 @njit(nogil=True, cache=True)
-def assign_tracked(X, w, C, metric, labels, second, lower, lower3, min_dist, drift, margin):
+def assign_tracked(X, w, C, metric, labels, second, lower, lower3, min_dist, offset, margin):
     """Exact nearest-centre assignment for low-dimensional data, tracking each sample's two nearest
     centres; updates the per-sample state in place.
 
@@ -467,8 +467,13 @@ def assign_tracked(X, w, C, metric, labels, second, lower, lower3, min_dist, dri
     rounding slack, than a second lower bound on every other centre: two distances
     instead of ``k``. Only the rest get a full scan. The labels are a full scan's
     (ties go to the lowest index); the distances and the objective are, bit for bit,
-    those of :func:`assign_bounded` and ``(w * min_dist).sum()``. For a first round
-    pass zeros for ``labels``, ``lower``, ``lower3`` and ``drift``, and -1 for ``second``.
+    those of :func:`assign_bounded` and ``(w * min_dist).sum()``.
+
+    The bounds are stored shifted: ``lower[i] - offset`` is the bound, where ``offset``
+    adds up every round's largest centre move (the caller keeps it). As centres move
+    the bounds loosen without being rewritten, so a sample that keeps its label costs
+    no write but its distance. For a first round pass zeros for ``labels``,
+    ``lower``, ``lower3`` and ``offset``, and -1 for ``second``.
 
     Parameters
     ----------
@@ -483,14 +488,15 @@ def assign_tracked(X, w, C, metric, labels, second, lower, lower3, min_dist, dri
     second : (n,) int64 *(in/out)*
         The tracked second-nearest centre of each sample (-1: none).
     lower : (n,) float64 *(in/out)*
-        Lower bounds on the distance (Euclidean or Manhattan, not squared) from each
-        sample to every centre but its own.
+        Lower bounds, plus ``offset``, on the distance (Euclidean or Manhattan, not
+        squared) from each sample to every centre but its own.
     lower3 : (n,) float64 *(in/out)*
-        Lower bounds on the distance to every centre but its own and ``second``.
+        The same for every centre but its own and ``second``.
     min_dist : (n,) float64 *(out)*
         Distance to the assigned centre in the metric's units (squared for L2).
-    drift : (k,) float64 *(in)*
-        How far each centre moved since the previous round, in the bounds' distance.
+    offset : float *(in)*
+        The sum, over the rounds since the bounds were set from zero, of the largest
+        distance any centre moved in that round.
     margin : float *(in)*
         Absolute slack for rounding, in the same distance.
 
@@ -515,16 +521,6 @@ def assign_tracked(X, w, C, metric, labels, second, lower, lower3, min_dist, dri
                 half_gap[a] = g
             if g < half_gap[b]:
                 half_gap[b] = g
-    # the three largest drifts: a bound on every centre but one or two excludes them
-    t1, t2, t3, j1, j2 = 0.0, 0.0, 0.0, -1, -1
-    for j in range(k):
-        v = drift[j]
-        if v > t1:
-            t3, t2, j2, t1, j1 = t2, t1, j1, v, j
-        elif v > t2:
-            t3, t2, j2 = t2, v, j
-        elif v > t3:
-            t3 = v
     CT = np.empty((d, k), dtype=np.float64)  # feature-major: a scan's inner loops run over centres
     for j in range(k):
         for f in range(d):
@@ -533,13 +529,12 @@ def assign_tracked(X, w, C, metric, labels, second, lower, lower3, min_dist, dri
     slack = 1.0 - 1e-9
     # Pass 1, over every sample, without branches that depend on the data: the distance to the
     # own centre (written out as _distance computes it: numba's inline="always" made this loop
-    # three times slower, measured), both bounds loosened by the drifts, and Hamerly's test, in
-    # squares for L2 (no square root per sample). The samples that fail it are listed.
+    # three times slower, measured) and Hamerly's test, in squares for L2 (no square root per
+    # sample). Nothing is written but the distance; the samples that fail are listed.
     failed = np.empty(n, dtype=np.int64)
     n_failed = 0
     for i in range(n):
         a = labels[i]
-        b = second[i]
         s = 0.0
         if d == 3:
             v0 = np.float64(X[i, 0]) - np.float64(C[a, 0])
@@ -550,10 +545,7 @@ def assign_tracked(X, w, C, metric, labels, second, lower, lower3, min_dist, dri
             for f in range(d):
                 v = np.float64(X[i, f]) - np.float64(C[a, f])
                 s += v * v if l2 else abs(v)
-        low = lower[i] - (t2 if a == j1 else t1)
-        other = t2 if (j2 != a and j2 != b) else t3
-        lower3[i] -= t1 if (b < 0 or (j1 != a and j1 != b)) else other
-        lower[i] = low
+        low = lower[i] - offset
         min_dist[i] = s
         q = max(low, half_gap[a]) * slack - margin  # keep the label when dist + margin < q + margin
         keep = (q > 0.0) & (s < (q * q if l2 else q))
@@ -568,7 +560,7 @@ def assign_tracked(X, w, C, metric, labels, second, lower, lower3, min_dist, dri
         a = labels[i]
         b = second[i]
         s = min_dist[i]
-        low3 = lower3[i]
+        low3 = lower3[i] - offset
         if b >= 0:
             sb = 0.0
             if d == 3:
@@ -584,11 +576,11 @@ def assign_tracked(X, w, C, metric, labels, second, lower, lower3, min_dist, dri
             ub = np.sqrt(sb) if l2 else sb
             if min(u, ub) + margin < low3 * slack:
                 if sb < s or (sb == s and b < a):
-                    labels[i], second[i], lower[i], min_dist[i] = b, a, min(u, low3), sb
+                    labels[i], second[i], lower[i], min_dist[i] = b, a, min(u, low3) + offset, sb
                     moved[n_moved], was[n_moved] = i, a
                     n_moved += 1
                 else:
-                    lower[i] = min(ub, low3)
+                    lower[i] = min(ub, low3) + offset
                 continue
         xf = np.float64(X[i, 0])
         if l2:
@@ -619,8 +611,8 @@ def assign_tracked(X, w, C, metric, labels, second, lower, lower3, min_dist, dri
             b2 = min(b2, max(b1, v))
             b1 = min(b1, v)
         labels[i], second[i], min_dist[i] = i1, i2, b1
-        lower[i] = np.sqrt(b2) if l2 else b2
-        lower3[i] = np.sqrt(b3) if l2 else b3
+        lower[i] = (np.sqrt(b2) if l2 else b2) + offset
+        lower3[i] = (np.sqrt(b3) if l2 else b3) + offset
         if i1 != a:
             moved[n_moved], was[n_moved] = i, a
             n_moved += 1

@@ -109,6 +109,9 @@ class IntegerRows(InMemoryRows):
         self.n_bins = n_bins
         self.second: np.ndarray | None = None
         self.lower3: np.ndarray | None = None
+        self.offset = 0.0
+        # the bounds carry offset's rounding error (2**-52 of it): keep it below 1/4096 of the margin
+        self._offset_limit = block.margin * 2.0**40
         self._stats: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def assign(self, C: np.ndarray, drift: np.ndarray | None) -> Step:
@@ -118,11 +121,13 @@ class IntegerRows(InMemoryRows):
             # the state lives in these arrays for the whole fit: the kernel updates them in place
             self.labels = np.zeros(n, dtype=np.int64)
             self.min_dist = np.empty(n)
+        if drift is not None and self.lower is not None:
+            self.offset += float(drift.max(initial=0.0))
         if first or self.lower is None or self.second is None or self.lower3 is None or drift is None:
-            # no bounds to trust: zeros make every sample fail them (it is scanned, unless half the
-            # gap from its centre to the nearest other settles it, which needs no bound)
-            self.second, self.lower, self.lower3 = np.full(n, -1, dtype=np.int64), np.zeros(n), np.zeros(n)
-            drift = np.zeros(C.shape[0])
+            self._reset_bounds(n)
+        elif self.offset > self._offset_limit:
+            # bounds are stored plus the offset: rebase before its rounding error nears the margin
+            self._reset_bounds(n)
         assert self.labels is not None and self.min_dist is not None and self.lower is not None
         objective, moved, was = self.ops.assign_tracked(
             self.X,
@@ -134,7 +139,7 @@ class IntegerRows(InMemoryRows):
             self.lower,
             self.lower3,
             self.min_dist,
-            drift,
+            self.offset,
             self.block.margin,
         )
         if first:
@@ -143,6 +148,12 @@ class IntegerRows(InMemoryRows):
         if self._stats is not None:
             self.ops.move_members(self.X, self.w, moved, was, self.labels[moved], *self._stats, self.low)
         return Step(float(objective), int(moved.size))
+
+    def _reset_bounds(self, n: int) -> None:
+        """No bounds to trust: zeros make every sample fail them (it is then scanned, unless half the
+        gap from its centre to the nearest other settles it, which needs no bound)."""
+        self.second, self.lower, self.lower3 = np.full(n, -1, dtype=np.int64), np.zeros(n), np.zeros(n)
+        self.offset = 0.0
 
     def _statistics(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(sums, weight, counts)`` of the current labels, rebuilt when stale."""

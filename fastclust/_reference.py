@@ -162,15 +162,6 @@ def _distances_to(X: np.ndarray, C: np.ndarray, which: np.ndarray, metric: int) 
     return s
 
 
-def _top3(drift: np.ndarray) -> tuple[float, float, float, int, int]:
-    """The three largest positive drifts (0 when fewer) and the indices of the first two (-1 when none),
-    ties to the lowest index, as the twin's single pass finds them."""
-    order = np.argsort(-drift, kind="stable")[:3]
-    top = [float(drift[j]) if drift[j] > 0.0 else 0.0 for j in order] + [0.0] * (3 - order.size)
-    idx = [int(j) if drift[j] > 0.0 else -1 for j in order[:2]] + [-1] * (2 - min(order.size, 2))
-    return top[0], top[1], top[2], idx[0], idx[1]
-
-
 def assign_tracked(
     X: np.ndarray,
     w: np.ndarray,
@@ -181,7 +172,7 @@ def assign_tracked(
     lower: np.ndarray,
     lower3: np.ndarray,
     min_dist: np.ndarray,
-    drift: np.ndarray,
+    offset: float,
     margin: float,
 ) -> tuple[float, np.ndarray, np.ndarray]:
     """Exact assignment tracking two centres per sample, vectorised; updates ``labels``, ``second``,
@@ -195,32 +186,27 @@ def assign_tracked(
     gaps = root(pairwise_distances(C, C, metric))
     np.fill_diagonal(gaps, np.inf)
     half_gap = 0.5 * gaps.min(axis=1) if k > 1 else np.full(k, np.inf)
-    t1, t2, t3, j1, j2 = _top3(drift)
     old = labels.copy()
     a, b = old, second.copy()
 
     s = _distances_to(X, C, a, metric)
-    u = root(s)
-    low = lower - np.where(a == j1, t2, t1)
-    low3 = lower3 - np.where((b < 0) | ((j1 != a) & (j1 != b)), t1, np.where((j2 != a) & (j2 != b), t2, t3))
+    low3 = lower3 - offset
     slack = 1.0 - 1e-9
-    q = np.maximum(low, half_gap[a]) * slack - margin
+    q = np.maximum(lower - offset, half_gap[a]) * slack - margin
     keep = (q > 0.0) & (s < (q * q if l2 else q))
-    lower3[:] = low3
-    lower[:] = low
     min_dist[:] = s
 
     rest = np.flatnonzero(~keep & (b >= 0))
-    sb = _distances_to(X[rest], C, b[rest], metric)
-    ub = root(sb)
-    settled = np.minimum(u[rest], ub) + margin < low3[rest] * slack
+    sa, sb = s[rest], _distances_to(X[rest], C, b[rest], metric)
+    ua, ub = root(sa), root(sb)
+    settled = np.minimum(ua, ub) + margin < low3[rest] * slack
     pair = rest[settled]
-    sb, ub, pa, pb = sb[settled], ub[settled], a[pair], b[pair]
-    to_b = (sb < s[pair]) | ((sb == s[pair]) & (pb < pa))
+    sa, sb, ua, ub, pa, pb = sa[settled], sb[settled], ua[settled], ub[settled], a[pair], b[pair]
+    to_b = (sb < sa) | ((sb == sa) & (pb < pa))
     labels[pair] = np.where(to_b, pb, pa)
     second[pair] = np.where(to_b, pa, pb)
-    lower[pair] = np.minimum(np.where(to_b, u[pair], ub), low3[pair])
-    min_dist[pair] = np.where(to_b, sb, s[pair])
+    lower[pair] = np.minimum(np.where(to_b, ua, ub), low3[pair]) + offset
+    min_dist[pair] = np.where(to_b, sb, sa)
 
     scan = ~keep
     scan[pair] = False
@@ -236,12 +222,12 @@ def assign_tracked(
         if k > 1:
             nxt = np.argmin(D, axis=1)
             second[ids] = nxt
-            lower[ids] = root(D[r, nxt])
+            lower[ids] = root(D[r, nxt]) + offset
             D[r, nxt] = np.inf
         else:
             second[ids] = -1
             lower[ids] = np.inf
-        lower3[ids] = root(D.min(axis=1)) if k > 2 else np.inf
+        lower3[ids] = (root(D.min(axis=1)) if k > 2 else np.inf) + offset
     moved = np.flatnonzero(labels != old).astype(np.int64)
     return float((w * min_dist).sum()), moved, old[moved]
 
