@@ -32,11 +32,11 @@ from typing import Any
 
 import numpy as np
 
+from . import _warmup, vq
 from . import digits as fd
 from . import graph as fg
 from . import image as fi
 from . import spectral as fs
-from . import vq
 from ._backends import resolve_backend
 from ._lowdim import map_fits
 from ._validation import check_positive_int, spawn
@@ -255,29 +255,15 @@ def plan(quick: bool = False) -> Plan:
 def warm_up() -> float:
     """Compile (or load from numba's cache) every kernel the studies use; return the seconds taken.
 
-    Tiny fits through the public API, one per code path the studies take:
-    weighted colours under L2 and L1 (Q3), k-means++ on a narrow float64
-    embedding (Q4), wide float32 data on the BLAS path with prediction (Q5 and
-    MNIST), narrow float32 data (the MNIST subsets) and the graph reader's edge
-    kernel. With the numpy backend
-    this costs milliseconds. Timings taken afterwards exclude compilation.
+    :func:`fastclust._warmup.warm_up` over all its workloads: tiny fits through the
+    public API, one per code path the studies take (weighted colours under L2 and
+    L1 for Q3, the graph reader and spectral embedding for Q4, wide float32 data
+    for Q5, narrow and wide float32 digits with prediction for MNIST). Nothing is
+    compiled with the numpy backend, and this returns at once. Timings taken
+    afterwards exclude compilation.
     """
     t0 = perf_counter()
-    rng = np.random.default_rng(0)
-    tiny = rng.integers(0, 256, size=(6, 8, 3)).astype(np.uint8)
-    for metric in ("l2", "l1"):
-        fi.compress(tiny, 3, metric=metric, seed=0)
-    from .engine import assign, kmeans
-
-    kmeans(rng.normal(size=(40, 4)), 3, init="k-means++", seed=0)
-    fg.csr_from_edges(np.array([0, 1]), np.array([1, 2]), 3)  # the graph reader's kernel
-    wide = rng.normal(size=(4096, 16)).astype(np.float32)
-    vq.compress(wide, 4, seed=0)
-    assign(wide, wide[:3])
-    narrow = rng.normal(size=(64, 16)).astype(np.float32)
-    for init in ("random-uniform", "random", "k-means++"):
-        kmeans(narrow, 3, init=init, seed=0)
-    assign(narrow, narrow[:3])
+    _warmup.warm_up()
     return perf_counter() - t0
 
 
