@@ -26,8 +26,10 @@ feature (the histogram's width). Everything else keeps the general path.
 
 :func:`map_fits` runs independent fits (a Q3 grid's cells, a report's seeds) on
 a few threads. The kernels release the GIL and have no barrier inside a round,
-so on a busy machine a descheduled thread delays only its own fit; this is
-this module's own thread rule, for fits of this path only.
+so on a busy machine a descheduled thread delays only its own fit. And
+:func:`serial_if_small` keeps numba's parallel kernels on one thread during
+small direct-path fits, whose rounds are too short to pay for a barrier. These
+two are this module's own thread rules (a shared policy may absorb them).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import TypeVar
 
 import numpy as np
@@ -43,7 +46,17 @@ from ._lloyd import Step
 from ._memory import Block, InMemoryRows
 from .metrics import Metric
 
-__all__ = ["MAX_BINS", "MAX_FEATURES", "IntegerRows", "fit_workers", "integer_layout", "integer_rows", "map_fits"]
+__all__ = [
+    "MAX_BINS",
+    "MAX_FEATURES",
+    "SERIAL_WORK",
+    "IntegerRows",
+    "fit_workers",
+    "integer_layout",
+    "integer_rows",
+    "map_fits",
+    "serial_if_small",
+]
 
 #: Most features the path takes: beyond a few, a full scan's distances cost more than what
 #: tracking two centres saves, and the data are rarely integer-valued.
@@ -51,6 +64,12 @@ MAX_FEATURES = 4
 #: Widest value range (``max - min + 1`` of a feature) k-medians counts in a histogram:
 #: reading a median walks the bins, ``k * d * MAX_BINS`` steps per round at most.
 MAX_BINS = 1024
+#: Below this ``n * d * k`` a direct-path fit runs numba's parallel kernels on one thread: a round
+#: then takes about a millisecond, less than a parallel region's barriers cost when the cores are
+#: shared. Measured on the report's Q4 (190 fits of 1,224 x k, k <= 50): 0.96 s quiet and 3.2-3.6 s
+#: with two busy processes on 2 cores in parallel, 1.3 s and 2.45 s serial; 8.7 s in parallel
+#: beside another test run.
+SERIAL_WORK = 1 << 22
 #: Every exact partial sum must stay below 2**53; one bit of headroom for rounding in the check.
 _EXACT_LIMIT = 2.0**52
 
@@ -196,6 +215,25 @@ def integer_rows(rows: InMemoryRows) -> InMemoryRows:
     if layout is None:
         return rows
     return IntegerRows(rows.block, rows.metric, rows.backend, *layout)
+
+
+@contextmanager
+def serial_if_small(rows: InMemoryRows, k: int) -> Iterator[None]:
+    """One numba thread for this thread's kernels while a small direct-path fit runs (see
+    :data:`SERIAL_WORK`); wide (BLAS) fits and the numpy backend are left alone. numba's
+    thread count is per thread, so fits on other threads keep theirs."""
+    n, d = rows.X.shape
+    if rows.backend != "numba" or rows.assigner.wide or float(n) * d * k >= SERIAL_WORK:
+        yield
+        return
+    import numba
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
 
 
 def fit_workers(backend: str, n_tasks: int) -> int:

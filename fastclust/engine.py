@@ -22,7 +22,7 @@ import numpy as np
 from . import _lloyd, seeding
 from ._backends import BACKENDS, resolve_backend
 from ._lloyd import EMPTY_POLICIES
-from ._lowdim import integer_rows
+from ._lowdim import integer_rows, serial_if_small
 from ._memory import Assigner, in_memory_rows, largest_magnitude, make_block
 from ._repr import short_repr
 from ._scale import Scale
@@ -193,14 +193,17 @@ def kmeans(
     rows, scale = in_memory_rows(X, w, m, backend_name, extra=init_array)
     # an image's distinct colours and the like: the same fit, with exact incremental statistics
     rows = integer_rows(rows)
-    if init_array is not None:
-        C = scale.data(init_array, "init")
-    else:
-        C = seeding.choose(rows, k, init, rng)
-        if C.shape[0] < k:
-            warnings.warn(seeding.shrink_message(C.shape[0], k), stacklevel=2)
-    C0 = C.copy()
-    out = _lloyd.run(rows, C, m, empty=empty, max_iter=max_iter)
+    # small rounds on the direct path: numba's parallel kernels would cost a barrier per round,
+    # and on a busy machine a descheduled thread stalls every one of them
+    with serial_if_small(rows, k):
+        if init_array is not None:
+            C = scale.data(init_array, "init")
+        else:
+            C = seeding.choose(rows, k, init, rng)
+            if C.shape[0] < k:
+                warnings.warn(seeding.shrink_message(C.shape[0], k), stacklevel=2)
+        C0 = C.copy()
+        out = _lloyd.run(rows, C, m, empty=empty, max_iter=max_iter)
     if out.stop_reason == "max_iter":
         warnings.warn(
             f"k-means stopped at max_iter={max_iter} before the labels stopped changing",

@@ -298,3 +298,26 @@ def test_q3_grid_on_threads_equals_one_thread():
     ]
     for key, res in one.results.items():
         np.testing.assert_array_equal(threads.results[key].image, res.image)
+
+
+@needs_numba
+def test_small_direct_fits_run_numbas_kernels_on_one_thread(monkeypatch):
+    import numba
+
+    from fastclust import _lloyd
+
+    seen = []
+    run = _lloyd.run
+
+    def spy(*args, **kwargs):
+        seen.append(numba.get_num_threads())
+        return run(*args, **kwargs)
+
+    monkeypatch.setattr("fastclust.engine._lloyd.run", spy)
+    before = numba.get_num_threads()
+    rng = np.random.default_rng(0)
+    fc.kmeans(rng.normal(size=(300, 3)), 4, seed=0, backend="numba")  # small: one thread
+    assert numba.get_num_threads() == before  # restored
+    monkeypatch.setattr(_lowdim, "SERIAL_WORK", 0)
+    fc.kmeans(rng.normal(size=(300, 3)), 4, seed=0, backend="numba")  # above the threshold: untouched
+    assert seen == [1, before]
