@@ -11,11 +11,14 @@ bit, with less work per round:
   updated from the samples that changed label only, instead of recomputed from
   all of them. Every product and partial sum is an integer below 2**53, so
   these sums are exact and equal to a recomputation in any order; the means
-  and the medians (read off the histograms) are then today's to the last bit;
+  and the medians (read off the histograms) are then the general path's to
+  the last bit;
 - **two tracked centres per sample**: Hamerly's bound settles most samples; one
   that fails it, typically on the boundary between two clusters, is settled by
   its two nearest centres of the last scan against a bound on all the others
-  (:func:`fastclust._kernels.assign_tracked`), and only the rest are scanned;
+  (:func:`fastclust._kernels.assign_tracked`), and only the rest are scanned.
+  The bounds are stored plus a running offset, so they loosen as centres move
+  without being rewritten: a sample that keeps its label costs one distance;
 - the objective ``(w * min_dist).sum()`` is summed inside the kernel in
   numpy's own order, so the stop rule sees the same numbers.
 
