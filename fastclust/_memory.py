@@ -209,7 +209,7 @@ def distance_matrix(X: np.ndarray, C: np.ndarray, metric: Metric, backend: str) 
     Chunked over rows, so memory beyond the output stays O(chunk x k); computed at
     a safe power-of-two scale, so extreme data neither overflows nor underflows.
     """
-    _, ops = resolve_backend(backend)
+    _, ops = resolve_backend(backend, work=float(X.shape[0]) * X.shape[1] * len(C))
     X = X.astype(np.float64, copy=False)
     C = np.asarray(C, dtype=np.float64)
     scale = Scale.choose(max(largest_magnitude(X), largest_magnitude(C)), X.dtype)

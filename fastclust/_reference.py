@@ -13,7 +13,17 @@ import numpy as np
 
 from ._codes import SQEUCLIDEAN
 
-__all__ = ["argmin_shifted", "assign_bounded", "cluster_medians", "cluster_sums", "edges_to_csr", "pairwise_distances"]
+__all__ = [
+    "argmin_shifted",
+    "assign_bounded",
+    "assign_tracked",
+    "cluster_medians",
+    "cluster_sums",
+    "counting_medians",
+    "edges_to_csr",
+    "move_members",
+    "pairwise_distances",
+]
 
 CHUNK_ROWS = 4096
 
@@ -137,3 +147,129 @@ def edges_to_csr(src: np.ndarray, dst: np.ndarray, n: int) -> tuple[np.ndarray, 
     A = sp.coo_matrix((np.ones(2 * pairs.size), (np.r_[rows, cols], np.r_[cols, rows])), shape=(n, n)).tocsr()
     A.sort_indices()
     return A.indptr.astype(np.int64), A.indices.astype(np.int64), int(loops.sum()), int(u.size - pairs.size)
+
+
+# --- the low-dimensional integer path (fastclust._lowdim) ----------------------------------------
+
+
+def _distances_to(X: np.ndarray, C: np.ndarray, which: np.ndarray, metric: int) -> np.ndarray:
+    """``dist(X[i], C[which[i]])`` for every row, feature by feature in the twin's order."""
+    own = C[which].astype(np.float64, copy=False)
+    s = np.zeros(X.shape[0])
+    for f in range(X.shape[1]):
+        t = X[:, f].astype(np.float64) - own[:, f]
+        s += t * t if metric == SQEUCLIDEAN else np.abs(t)
+    return s
+
+
+def assign_tracked(
+    X: np.ndarray,
+    w: np.ndarray,
+    C: np.ndarray,
+    metric: int,
+    labels: np.ndarray,
+    second: np.ndarray,
+    lower: np.ndarray,
+    lower3: np.ndarray,
+    min_dist: np.ndarray,
+    offset: float,
+    margin: float,
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """Exact assignment tracking two centres per sample, vectorised; updates ``labels``, ``second``,
+    ``lower``, ``lower3`` and ``min_dist`` in place and returns ``(objective, moved, was)``; see the twin."""
+    k = C.shape[0]
+    l2 = metric == SQEUCLIDEAN
+
+    def root(a: np.ndarray) -> np.ndarray:
+        return np.sqrt(a) if l2 else a
+
+    gaps = root(pairwise_distances(C, C, metric))
+    np.fill_diagonal(gaps, np.inf)
+    half_gap = 0.5 * gaps.min(axis=1) if k > 1 else np.full(k, np.inf)
+    old = labels.copy()
+    a, b = old, second.copy()
+
+    s = _distances_to(X, C, a, metric)
+    low3 = lower3 - offset
+    slack = 1.0 - 1e-9
+    q = np.maximum(lower - offset, half_gap[a]) * slack - margin
+    keep = (q > 0.0) & (s < (q * q if l2 else q))
+    min_dist[:] = s
+
+    rest = np.flatnonzero(~keep & (b >= 0))
+    sa, sb = s[rest], _distances_to(X[rest], C, b[rest], metric)
+    ua, ub = root(sa), root(sb)
+    settled = np.minimum(ua, ub) + margin < low3[rest] * slack
+    pair = rest[settled]
+    sa, sb, ua, ub, pa, pb = sa[settled], sb[settled], ua[settled], ub[settled], a[pair], b[pair]
+    to_b = (sb < sa) | ((sb == sa) & (pb < pa))
+    labels[pair] = np.where(to_b, pb, pa)
+    second[pair] = np.where(to_b, pa, pb)
+    lower[pair] = np.minimum(np.where(to_b, ua, ub), low3[pair]) + offset
+    min_dist[pair] = np.where(to_b, sb, sa)
+
+    scan = ~keep
+    scan[pair] = False
+    scan_ids = np.flatnonzero(scan)
+    for start in range(0, scan_ids.size, CHUNK_ROWS):
+        ids = scan_ids[start : start + CHUNK_ROWS]
+        r = np.arange(ids.size)
+        D = pairwise_distances(X[ids], C, metric)  # (chunk, k)
+        first = np.argmin(D, axis=1)
+        min_dist[ids] = D[r, first]
+        labels[ids] = first
+        D[r, first] = np.inf
+        if k > 1:
+            nxt = np.argmin(D, axis=1)
+            second[ids] = nxt
+            lower[ids] = root(D[r, nxt]) + offset
+            D[r, nxt] = np.inf
+        else:
+            second[ids] = -1
+            lower[ids] = np.inf
+        lower3[ids] = (root(D.min(axis=1)) if k > 2 else np.inf) + offset
+    moved = np.flatnonzero(labels != old).astype(np.int64)
+    return float((w * min_dist).sum()), moved, old[moved]
+
+
+def move_members(
+    X: np.ndarray,
+    w: np.ndarray,
+    samples: np.ndarray,
+    old: np.ndarray,
+    new: np.ndarray,
+    sums: np.ndarray,
+    weight: np.ndarray,
+    counts: np.ndarray,
+    low: np.ndarray,
+) -> None:
+    """Update ``sums``, ``weight`` and ``counts`` in place after ``samples`` moved from ``old`` to ``new``; see the twin.
+
+    ``np.bincount`` adds in another order than the twin's loop: equal bit for bit
+    because, under the contract, every partial sum is an exact integer.
+    """
+    k, d = sums.shape
+    ws = w[samples]
+    xs = X[samples].astype(np.float64)
+    gone = old >= 0
+    weight += np.bincount(new, weights=ws, minlength=k) - np.bincount(old[gone], weights=ws[gone], minlength=k)
+    for f in range(d):
+        sums[:, f] += np.bincount(new, weights=ws * xs[:, f], minlength=k) - np.bincount(
+            old[gone], weights=ws[gone] * xs[gone, f], minlength=k
+        )
+        if counts.shape[2]:
+            v = xs[:, f].astype(np.int64) - low[f]
+            plane = counts[:, f, :]  # a view: the updates land in counts
+            np.add.at(plane, (new, v), ws)
+            np.subtract.at(plane, (old[gone], v[gone]), ws[gone])
+
+
+def counting_medians(counts: np.ndarray, weight: np.ndarray, low: np.ndarray) -> np.ndarray:
+    """Weighted medians from per-cluster value counts, ``(k, d) float64`` (NaN rows for empty clusters); see the twin."""
+    cum = np.cumsum(counts, axis=2)  # sequential, exact for integer weights
+    half = (weight / 2.0)[:, None, None]
+    first = np.argmax(cum >= half, axis=2)
+    past = np.argmax(cum > half, axis=2)
+    medians = ((low[None, :] + first).astype(np.float64) + (low[None, :] + past).astype(np.float64)) / 2.0
+    medians[~(weight > 0.0)] = np.nan
+    return medians

@@ -33,11 +33,13 @@ from typing import Any
 
 import numpy as np
 
+from . import _warmup, vq
 from . import digits as fd
 from . import graph as fg
 from . import image as fi
 from . import spectral as fs
-from . import vq
+from ._backends import resolve_backend
+from ._lowdim import map_fits
 from ._validation import check_positive_int, spawn
 from .errors import FastclustError
 
@@ -291,29 +293,15 @@ def plan(quick: bool = False) -> Plan:
 def warm_up() -> float:
     """Compile (or load from numba's cache) every kernel the studies use; return the seconds taken.
 
-    Tiny fits through the public API, one per code path the studies take:
-    weighted colours under L2 and L1 (Q3), k-means++ on a narrow float64
-    embedding (Q4), wide float32 data on the BLAS path with prediction (Q5 and
-    MNIST), narrow float32 data (the MNIST subsets) and the graph reader's edge
-    kernel. With the numpy backend
-    this costs milliseconds. Timings taken afterwards exclude compilation.
+    :func:`fastclust._warmup.warm_up` over all its workloads: tiny fits through the
+    public API, one per code path the studies take (weighted colours under L2 and
+    L1 for Q3, the graph reader and spectral embedding for Q4, wide float32 data
+    for Q5, narrow and wide float32 digits with prediction for MNIST). Nothing is
+    compiled with the numpy backend, and this returns at once. Timings taken
+    afterwards exclude compilation.
     """
     t0 = perf_counter()
-    rng = np.random.default_rng(0)
-    tiny = rng.integers(0, 256, size=(6, 8, 3)).astype(np.uint8)
-    for metric in ("l2", "l1"):
-        fi.compress(tiny, 3, metric=metric, seed=0)
-    from .engine import assign, kmeans
-
-    kmeans(rng.normal(size=(40, 4)), 3, init="k-means++", seed=0)
-    fg.csr_from_edges(np.array([0, 1]), np.array([1, 2]), 3)  # the graph reader's kernel
-    wide = rng.normal(size=(4096, 16)).astype(np.float32)
-    vq.compress(wide, 4, seed=0)
-    assign(wide, wide[:3])
-    narrow = rng.normal(size=(64, 16)).astype(np.float32)
-    for init in ("random-uniform", "random", "k-means++"):
-        kmeans(narrow, 3, init=init, seed=0)
-    assign(narrow, narrow[:3])
+    _warmup.warm_up()
     return perf_counter() - t0
 
 
@@ -331,7 +319,8 @@ def candidate_seeds(seed: Any, n: int) -> list[int]:
 
 @dataclass
 class Q3Cell:
-    """One (image, metric, k) of the grid: the kept (lowest-objective) run and what every seed gave."""
+    """One (image, metric, k) of the grid: the kept (lowest-objective) run and what every seed gave
+    (``seconds_all_seeds``: the seeds' fits' wall times added up)."""
 
     image: str
     metric: str
@@ -681,7 +670,9 @@ def q3_study(
     earlier seed). The candidate seeds are :func:`candidate_seeds` (the same for
     every cell). The chosen k per image and metric applies
     :func:`fastclust.image.choose_k_from_fits` to the kept runs: no extra fits.
-    ``tick()`` is called after every fit.
+    ``tick()`` is called after every fit. The fits are independent and run a few at
+    a time, on numba's thread count (one with the numpy backend); a cell's
+    ``seconds_all_seeds`` adds up its fits' own wall times.
     """
     tick = tick or _noop
     ks = [check_positive_int(k, "ks entry") for k in ks]
@@ -689,21 +680,28 @@ def q3_study(
         raise FastclustError("q3_study needs at least one image, one k and one metric")
     seeds = candidate_seeds(seed, n_seeds)
     prepared = {name: fi.prepare_image(img, name=f"image {name!r}") for name, img in images.items()}
+    grid = [(name, metric, k) for name in prepared for metric in metrics for k in ks]
+
+    def fit(job: tuple[tuple[str, str, int], int]) -> fi.ImageResult:
+        (name, metric, k), s = job
+        return fi.compress(prepared[name], k, metric=metric, seed=s)
+
+    # independent fits, a few at a time (see fastclust._lowdim.map_fits): same results, less wall time
+    fits = map_fits(fit, [(cell, s) for cell in grid for s in seeds], resolve_backend("auto")[0])
     cells: dict[tuple[str, str, int], Q3Cell] = {}
-    for name, prep in prepared.items():
-        for metric in metrics:
-            for k in ks:
-                t0 = perf_counter()
-                best: tuple[int, fi.ImageResult] | None = None
-                objectives = []
-                for s in seeds:
-                    res = fi.compress(prep, k, metric=metric, seed=s)
-                    objectives.append(res.objective)
-                    if best is None or res.objective < best[1].objective:
-                        best = (s, res)
-                    tick()
-                assert best is not None
-                cells[(name, metric, k)] = Q3Cell(name, metric, k, best[0], best[1], objectives, perf_counter() - t0)
+    for name, metric, k in grid:
+        best: tuple[int, fi.ImageResult] | None = None
+        objectives = []
+        seconds = 0.0
+        for s in seeds:
+            res = next(fits)
+            objectives.append(res.objective)
+            seconds += res.seconds
+            if best is None or res.objective < best[1].objective:
+                best = (s, res)
+            tick()
+        assert best is not None
+        cells[(name, metric, k)] = Q3Cell(name, metric, k, best[0], best[1], objectives, seconds)
     choose = {
         (name, metric): fi.choose_k_from_fits(ks, [cells[(name, metric, k)].result for k in ks])
         for name in prepared

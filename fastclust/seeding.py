@@ -100,13 +100,29 @@ def _init_random(X: np.ndarray, k: int, w: np.ndarray, rng: np.random.Generator)
     # Efraimidis-Spirakis keys: sorting by u^(1/w) descending is weighted sampling without replacement.
     with np.errstate(divide="ignore"):
         keys = np.where(w > 0, np.log(rng.random(X.shape[0])) / np.where(w > 0, w, 1.0), -np.inf)
-    order = np.argsort(-keys, kind="stable")[: int((w > 0).sum())]
+    n_positive = int((w > 0).sum())
     # Most draws are distinct: look at a short prefix first, the whole order only if needed.
-    prefix = order[: 4 * k + 64]
+    prefix = _stable_smallest(-keys, min(4 * k + 64, n_positive))
     chosen = _first_distinct(X, prefix, k)
-    if chosen.size < k and prefix.size < order.size:
-        chosen = _first_distinct(X, order, k)
+    if chosen.size < k and prefix.size < n_positive:
+        chosen = _first_distinct(X, np.argsort(-keys, kind="stable")[:n_positive], k)
     return chosen
+
+
+def _stable_smallest(v: np.ndarray, m: int) -> np.ndarray:
+    """``np.argsort(v, kind="stable")[:m]`` without sorting all of ``v`` (O(n) instead of O(n log n)).
+
+    Everything below the m-th smallest value comes first, then the ties at that
+    value in index order, exactly as a stable sort orders them.
+    """
+    if m <= 0:
+        return np.zeros(0, dtype=np.int64)
+    if m >= v.size:
+        return np.argsort(v, kind="stable")
+    cut = np.partition(v, m - 1)[m - 1]
+    below = np.flatnonzero(v < cut)
+    chosen = np.concatenate([below, np.flatnonzero(v == cut)[: m - below.size]])
+    return chosen[np.argsort(v[chosen], kind="stable")]
 
 
 def _init_kmeanspp(rows: InMemoryRows, k: int, rng: np.random.Generator) -> np.ndarray:

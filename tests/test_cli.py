@@ -446,7 +446,7 @@ def test_warm_up_refuses_unknown_workloads():
 
     with pytest.raises(ValueError, match="unknown warm-up"):
         warm_up("nope")
-    assert set(WORKLOADS) == {"image-l2", "image-l1", "graph", "spectral", "vq"}
+    assert set(WORKLOADS) == {"image-l2", "image-l1", "graph", "spectral", "vq", "digits"}
 
 
 def test_no_bare_except_in_the_cli():

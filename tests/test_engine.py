@@ -201,7 +201,25 @@ def test_library_prints_nothing(capsys, backend):
 def test_expected_backend_for_this_environment():
     if os.environ.get("FASTCLUST_EXPECT_NO_NUMBA") == "1":
         assert not fc.numba_available() and BACKENDS == ["numpy"]
+    # numba_available() loaded the kernels above, so "auto" is numba from here on, small fits too
     assert fc.kmeans(np.ones((2, 1)), 1).backend == ("numba" if fc.numba_available() else "numpy")
+
+
+def test_auto_runs_small_fits_on_numpy_until_numba_pays():
+    """A fresh process: small fits skip numba's import (the same results); enough work loads it."""
+    code = (
+        "import sys, numpy as np, fastclust as fc\n"
+        "from fastclust import _backends\n"
+        "X = np.random.default_rng(0).normal(size=(1000, 3))\n"
+        "r = fc.kmeans(X, 4, seed=0)\n"
+        "assert r.backend == 'numpy' and sys.modules.get('numba') is None, r.backend\n"
+        "assert fc.assign(X, r.centroids)[0].tolist() == r.labels.tolist()\n"
+        "assert sys.modules.get('numba') is None\n"
+        "big = fc.kmeans(np.tile(X, (100, 1)), 4, seed=0)\n"
+        "print(big.backend, sys.modules.get('numba') is not None)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == (["numba", "True"] if fc.numba_available() else ["numpy", "False"])
 
 
 def test_import_without_numba_uses_numpy_backend():

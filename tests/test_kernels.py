@@ -57,9 +57,12 @@ def test_twins_take_the_same_arguments_and_use_them_all():
     names = [
         "argmin_shifted",
         "assign_bounded",
+        "assign_tracked",
         "cluster_medians",
         "cluster_sums",
+        "counting_medians",
         "edges_to_csr",
+        "move_members",
         "pairwise_distances",
     ]
     assert sorted(ref.__all__) == names
