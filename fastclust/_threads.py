@@ -3,7 +3,9 @@
 The rule, in four parts (issue 14):
 
 1. **Parallel only where a round's work pays for it.** A pass gets one thread
-   per :data:`PARALLEL_WORK` multiply-adds of its products (``n * k * d``),
+   per :data:`PARALLEL_WORK` of its work, counted in multiply-adds of products
+   (``n * d * (k + 24)`` for the wide path's fused pass, see
+   :data:`fastclust._memory.WIDE_EXTRA_COLUMNS`),
    capped by the thread budget and by the number of units the pass splits into;
    below ``2 * PARALLEL_WORK`` it runs in the caller's thread, with no wake-up
    and no join. On a busy machine a thread the OS did not schedule holds up
@@ -21,6 +23,9 @@ The rule, in four parts (issue 14):
    limit (one BLAS thread per thread of ours: the team is the parallelism) live
    for a :func:`session`, which the Lloyd loop holds for a whole fit; a pass
    outside any session sets them up for itself.
+5. **A Dask task is one thread** (:func:`task_scope`): dask's workers and
+   threads already fill the cores, and tasks sharing a process must not race on
+   BLAS's process-wide thread count.
 
 Nothing here imports numba at import time.
 """
@@ -34,7 +39,17 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
-__all__ = ["NUMPY_ELEMENT_WORK", "PARALLEL_WORK", "Team", "budget", "map_units", "session", "threads_for"]
+__all__ = [
+    "NUMPY_ELEMENT_WORK",
+    "PARALLEL_WORK",
+    "Team",
+    "budget",
+    "in_task",
+    "map_units",
+    "session",
+    "task_scope",
+    "threads_for",
+]
 
 #: Multiply-adds of products per thread below which an extra thread does not pay. 2^26 is about
 #: 1.5 ms of single-threaded sgemm on the 2-core reference machine (a Zen 4 EPYC VM, ~45
@@ -49,8 +64,32 @@ PARALLEL_WORK = 2**26
 NUMPY_ELEMENT_WORK = 128
 
 
+_local = threading.local()
+
+
+@contextmanager
+def task_scope() -> Iterator[None]:
+    """Mark the calling thread as running one task of many (a Dask block task): :func:`budget` is 1 and
+    passes neither start threads nor touch BLAS's (process-wide) thread count, which concurrent tasks
+    in one process would race on. Dask's workers and threads are the parallelism."""
+    before = getattr(_local, "in_task", False)
+    _local.in_task = True
+    try:
+        yield
+    finally:
+        _local.in_task = before
+
+
+def in_task() -> bool:
+    """True inside :func:`task_scope`."""
+    return bool(getattr(_local, "in_task", False))
+
+
 def budget() -> int:
-    """The most threads a pass may use: numba's thread count in the calling thread (1 without numba)."""
+    """The most threads a pass may use: numba's thread count in the calling thread (1 without numba,
+    and inside :func:`task_scope`)."""
+    if in_task():
+        return 1
     try:
         import numba
     except ImportError:  # pragma: no cover - the numpy backend never asks for more than one
