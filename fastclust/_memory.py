@@ -42,12 +42,16 @@ WIDE_MIN_ROWS = 4096
 #: Rows per BLAS chunk: the (chunk x k) products of one chunk stay in a core's cache. Chunks start
 #: at multiples of it, always: BLAS's bits can depend on a product's shape.
 WIDE_CHUNK_ROWS = 256
-#: Rows per block of the wide path: the unit a thread takes from the queue, and the unit of the
-#: cluster sums' order (sample order within a block, then the blocks' sums added in block order,
-#: whatever the threads). 18 chunks: small enough to share a 200k-row pass among threads in
-#: 44 units, large enough that every input of up to 4,608 rows is summed in plain sample order,
-#: bit for bit as before the fused pass (tests/test_regression_labels.py pins such fits).
+#: The wide path splits its rows into blocks (:func:`wide_blocks`): the unit a thread takes from
+#: the queue, and the unit of the cluster sums' order (sample order within a block, then the
+#: blocks' sums added in block order, whatever the threads). Up to this many rows, one block:
+#: such inputs are summed in plain sample order, bit for bit as before the fused pass
+#: (tests/test_regression_labels.py pins fits of 4,500 rows).
 WIDE_BLOCK_ROWS = 18 * WIDE_CHUNK_ROWS
+#: Above that, blocks of about this many rows (equal multiples of the chunk): enough of them to
+#: share a pass evenly (8,000 MNIST rows: 4 blocks) and to hand out dynamically, few enough that
+#: their per-block sums (k x d each, added once per round) stay cheap.
+WIDE_UNIT_ROWS = 8 * WIDE_CHUNK_ROWS
 #: Rows per chunk of a distance matrix: temporaries stay O(chunk x k).
 CHUNK_ROWS = 4096
 #: A fused pass over ``n x d`` rows with ``k`` centres costs about as much as products with
@@ -104,14 +108,25 @@ def make_block(X: np.ndarray, w: np.ndarray | None, metric: Metric) -> Block:
     return Block(X, w, sq_norms, margin)
 
 
+def wide_blocks(n: int) -> list[int]:
+    """Edges of the wide path's blocks over ``n`` rows: ``[0, n]`` up to :data:`WIDE_BLOCK_ROWS` rows, else
+    ``ceil(n / WIDE_UNIT_ROWS)`` blocks of one size (a multiple of :data:`WIDE_CHUNK_ROWS`), the last shorter.
+
+    A function of ``n`` alone: the sums' order never depends on the threads or the machine.
+    """
+    if n <= WIDE_BLOCK_ROWS:
+        return [0, n]
+    size = WIDE_CHUNK_ROWS * -(-n // (WIDE_CHUNK_ROWS * -(-n // WIDE_UNIT_ROWS)))
+    return [*range(0, n, size), n]
+
+
 def blocked_sums(ops: ModuleType, X: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
-    """Weighted cluster sums ``(k, d)`` in the wide path's order: per block of :data:`WIDE_BLOCK_ROWS` rows
-    in sample order, then block by block (what the fused pass of :meth:`Assigner.assign_wide` adds up)."""
-    sums = ops.cluster_sums(X[:WIDE_BLOCK_ROWS], w[:WIDE_BLOCK_ROWS], labels[:WIDE_BLOCK_ROWS], k)
-    for s in range(WIDE_BLOCK_ROWS, X.shape[0], WIDE_BLOCK_ROWS):
-        sums += ops.cluster_sums(
-            X[s : s + WIDE_BLOCK_ROWS], w[s : s + WIDE_BLOCK_ROWS], labels[s : s + WIDE_BLOCK_ROWS], k
-        )
+    """Weighted cluster sums ``(k, d)`` in the wide path's order: in sample order within each of
+    :func:`wide_blocks`, then block by block (what the fused pass of :meth:`Assigner.assign_wide` adds up)."""
+    edges = wide_blocks(X.shape[0])
+    sums = ops.cluster_sums(X[: edges[1]], w[: edges[1]], labels[: edges[1]], k)
+    for s, e in zip(edges[1:-1], edges[2:], strict=True):
+        sums += ops.cluster_sums(X[s:e], w[s:e], labels[s:e], k)
     return sums
 
 
@@ -119,7 +134,7 @@ class Assigner:
     """Nearest-centre assignment of one block: direct bounded loops, or chunked BLAS for wide L2 data.
 
     The wide (BLAS) path is one fused pass per round (:func:`~fastclust._kernels.assign_sums_blas`
-    over blocks of :data:`WIDE_BLOCK_ROWS` rows): products, argmin, distances and cluster
+    over the blocks of :func:`wide_blocks`): products, argmin, distances and cluster
     sums while each chunk is in cache. With the numba kernels, blocks are shared among
     threads by :mod:`fastclust._threads` (its rule decides how many); inside a Dask task
     (:func:`fastclust._threads.task_scope`) the pass stays in the calling thread and
@@ -186,12 +201,13 @@ class Assigner:
         w = self.block.w if with_sums and self.block.w is not None else np.ones(n if with_sums else 0)
         labels = np.empty(n, dtype=np.int64)
         min_dist = np.empty(n, dtype=np.float64)
-        n_units = -(-n // WIDE_BLOCK_ROWS)
+        edges = wide_blocks(n)
+        n_units = len(edges) - 1
         parts: list[Any] = [None] * n_units
         kernel = self.ops.assign_sums_blas
 
         def unit(u: int) -> None:
-            s, e = u * WIDE_BLOCK_ROWS, min(n, (u + 1) * WIDE_BLOCK_ROWS)
+            s, e = edges[u], edges[u + 1]
             labels[s:e], min_dist[s:e], parts[u] = kernel(
                 X, CT, half_norms, sq_norms, w, s, e, WIDE_CHUNK_ROWS, with_sums
             )

@@ -14,7 +14,7 @@ import pytest
 
 import fastclust as fc
 from fastclust import _memory, _threads
-from fastclust._memory import WIDE_BLOCK_ROWS, blocked_sums, in_memory_rows
+from fastclust._memory import WIDE_BLOCK_ROWS, WIDE_CHUNK_ROWS, blocked_sums, in_memory_rows, wide_blocks
 from fastclust._reference import cluster_sums
 from fastclust.metrics import get_metric
 
@@ -143,7 +143,7 @@ def fit(X, k, backend, threads=None, **kwargs):
 def test_wide_path_same_bits_on_any_thread_count_and_either_backend(monkeypatch):
     """Several blocks, a forced team: the sums' order is the blocks', never the threads'."""
     monkeypatch.setattr(_threads, "PARALLEL_WORK", 1)  # every pass with two blocks or more goes parallel
-    X = wide_data(3 * WIDE_BLOCK_ROWS + 1000)
+    X = wide_data(3 * WIDE_BLOCK_ROWS + 1000)  # 8 blocks
     init = X[np.random.default_rng(1).choice(len(X), 9, replace=False)]
     runs = [fit(X, 9, "numba", t, init=init, max_iter=15) for t in (1, 2)] + [
         fit(X, 9, "numpy", init=init, max_iter=15)
@@ -170,12 +170,24 @@ def test_update_after_a_reseed_sums_in_the_fused_passes_order(backend):
     sums = blocked_sums(rows.ops, rows.X, rows.w, rows.labels, 7)
     np.testing.assert_array_equal(sums / weight[:, None], fused)
     # the order: blocks in sample order from zero, then block after block
-    want = cluster_sums(X[:WIDE_BLOCK_ROWS], w[:WIDE_BLOCK_ROWS], rows.labels[:WIDE_BLOCK_ROWS], 7)
-    for s in range(WIDE_BLOCK_ROWS, len(X), WIDE_BLOCK_ROWS):
-        want += cluster_sums(
-            X[s : s + WIDE_BLOCK_ROWS], w[s : s + WIDE_BLOCK_ROWS], rows.labels[s : s + WIDE_BLOCK_ROWS], 7
-        )
+    edges = wide_blocks(len(X))
+    assert len(edges) > 3
+    want = cluster_sums(X[: edges[1]], w[: edges[1]], rows.labels[: edges[1]], 7)
+    for s, e in zip(edges[1:-1], edges[2:], strict=True):
+        want += cluster_sums(X[s:e], w[s:e], rows.labels[s:e], 7)
     assert sums.tobytes() == want.tobytes()
+
+
+@pytest.mark.parametrize("n", [1, 255, 4608, 4609, 8000, 9216, 200_000])
+def test_wide_blocks_depend_on_n_alone(n):
+    edges = wide_blocks(n)
+    assert edges[0] == 0 and edges[-1] == n and all(b > a for a, b in zip(edges, edges[1:], strict=False))
+    if n <= WIDE_BLOCK_ROWS:
+        assert edges == [0, n]  # one block: plain sample order, as before the fused pass
+    else:
+        sizes = np.diff(edges)
+        assert (sizes[:-1] == sizes[0]).all() and sizes[0] % WIDE_CHUNK_ROWS == 0 and sizes[-1] <= sizes[0]
+        assert len(sizes) == -(-n // _memory.WIDE_UNIT_ROWS)
 
 
 def test_up_to_one_block_sums_in_plain_sample_order():
