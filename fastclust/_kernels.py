@@ -126,7 +126,7 @@ def argmin_shifted(P, half_norms):
 
 
 @njit(nogil=True, cache=True)
-def assign_sums_blas(X, CT, half_norms, sq_norms, w, start, stop, chunk, with_sums):
+def assign_sums_blas(X, CT, half_norms, sq_norms, w, hint, start, stop, chunk, with_sums):
     """Nearest centre of rows ``start:stop`` by chunked BLAS products, and those rows' cluster sums.
 
     One pass over the rows, in chunks of ``chunk`` rows from ``start``: each
@@ -134,22 +134,29 @@ def assign_sums_blas(X, CT, half_norms, sq_norms, w, start, stop, chunk, with_su
     in cache), then per row the argmin of ``half_norms - P`` (ties to the lowest
     index), its squared distance from the expansion and, while the row is hot,
     its weighted contribution to its cluster's sum. The argmin takes two
-    vectorised sweeps of the row (its minimum, then the first index attaining
-    it), which pick exactly what a compare-as-you-go loop picks. Labels and
-    scores equal :func:`argmin_shifted` on the same chunks; runs without the GIL
-    (the caller's threads each take blocks of rows).
+    vectorised sweeps of the row: its minimum, then the first index attaining
+    it, which picks exactly what a compare-as-you-go loop picks. The second
+    sweep stops at the row's ``hint`` when the hinted centre attains the
+    minimum: no later index can be the first. In later rounds most rows keep
+    their label, so that is half a sweep on average. Labels and scores equal
+    :func:`argmin_shifted` on the same chunks whatever the hints; runs without
+    the GIL (the caller's threads each take blocks of rows).
 
     Parameters
     ----------
     X : (n, d) float32 or float64, C-contiguous *(in)*
-    CT : (d, k) ``X.dtype``, C-contiguous *(in)*
-        The centres, transposed, in the data's dtype.
-    half_norms : (k,) ``X.dtype`` *(in)*
+    CT : (d, k) in ``X``'s dtype, C-contiguous *(in)*
+        The centres, transposed.
+    half_norms : (k,) *(in)*
         ``|c_j|^2 / 2`` in the data's dtype.
     sq_norms : (n,) float64 *(in)*
         ``|x_i|^2``.
     w : (n,) float64 *(in)*
         Sample weights (read only when ``with_sums``).
+    hint : (n,) int64 *(in)*
+        A centre to try first for every row, in ``0 .. k-1`` (the previous
+        round's label; ``k - 1`` for none). Only speed depends on it; a hint out
+        of range raises ValueError.
     start, stop : int *(in)*
         The rows to assign.
     chunk : int *(in)*
@@ -183,11 +190,16 @@ def assign_sums_blas(X, CT, half_norms, sq_norms, w, start, stop, chunk, with_su
             best = half_norms[0] - P[i, 0]
             for j in range(1, k):
                 best = _fmin(best, half_norms[j] - P[i, j])
-            # the first j attaining the minimum, as a min over indices: a branch-free sweep
-            label = k - 1
-            for j in range(k):
-                label = min(label, j if half_norms[j] - P[i, j] == best else k - 1)
             row = s + i
+            top = hint[row]
+            if top < 0 or top >= k:
+                raise ValueError("hint must hold centres 0 .. k-1")
+            if half_norms[top] - P[i, top] != best:
+                top = k - 1
+            # the first j attaining the minimum, as a min over indices: a branch-free sweep up to top
+            label = top
+            for j in range(top):
+                label = min(label, j if half_norms[j] - P[i, j] == best else top)
             labels[row - start] = label
             v = sq_norms[row] + 2.0 * np.float64(half_norms[label] - P[i, label])
             min_dist[row - start] = v if v >= 0.0 else 0.0

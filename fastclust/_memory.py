@@ -48,10 +48,11 @@ WIDE_CHUNK_ROWS = 256
 #: such inputs are summed in plain sample order, bit for bit as before the fused pass
 #: (tests/test_regression_labels.py pins fits of 4,500 rows).
 WIDE_BLOCK_ROWS = 18 * WIDE_CHUNK_ROWS
-#: Above that, blocks of about this many rows (equal multiples of the chunk): enough of them to
-#: share a pass evenly (8,000 MNIST rows: 4 blocks) and to hand out dynamically, few enough that
-#: their per-block sums (k x d each, added once per round) stay cheap.
-WIDE_UNIT_ROWS = 8 * WIDE_CHUNK_ROWS
+#: Above that, at least this many blocks of one size (a multiple of the chunk) and at most
+#: WIDE_BLOCK_ROWS rows each: enough blocks to share a pass evenly (8,000 MNIST rows: 4 of 2,048)
+#: and to hand out dynamically (200,000 rows: 44), few enough that their per-block sums (k x d
+#: each, added once per round) stay cheap.
+WIDE_MIN_BLOCKS = 4
 #: Rows per chunk of a distance matrix: temporaries stay O(chunk x k).
 CHUNK_ROWS = 4096
 #: A fused pass over ``n x d`` rows with ``k`` centres costs about as much as products with
@@ -110,13 +111,15 @@ def make_block(X: np.ndarray, w: np.ndarray | None, metric: Metric) -> Block:
 
 def wide_blocks(n: int) -> list[int]:
     """Edges of the wide path's blocks over ``n`` rows: ``[0, n]`` up to :data:`WIDE_BLOCK_ROWS` rows, else
-    ``ceil(n / WIDE_UNIT_ROWS)`` blocks of one size (a multiple of :data:`WIDE_CHUNK_ROWS`), the last shorter.
+    ``max(WIDE_MIN_BLOCKS, ceil(n / WIDE_BLOCK_ROWS))`` blocks of one size (a multiple of
+    :data:`WIDE_CHUNK_ROWS`), the last one shorter.
 
     A function of ``n`` alone: the sums' order never depends on the threads or the machine.
     """
     if n <= WIDE_BLOCK_ROWS:
         return [0, n]
-    size = WIDE_CHUNK_ROWS * -(-n // (WIDE_CHUNK_ROWS * -(-n // WIDE_UNIT_ROWS)))
+    blocks = max(WIDE_MIN_BLOCKS, -(-n // WIDE_BLOCK_ROWS))
+    size = WIDE_CHUNK_ROWS * -(-n // (WIDE_CHUNK_ROWS * blocks))
     return [*range(0, n, size), n]
 
 
@@ -189,9 +192,12 @@ class Assigner:
         )
         return new_labels, min_dist, new_lower
 
-    def assign_wide(self, C: np.ndarray, with_sums: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    def assign_wide(
+        self, C: np.ndarray, with_sums: bool, previous: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """One fused pass of the wide path: ``(labels, min_dist, sums)``; ``sums`` (k, d) float64 in
-        :func:`blocked_sums`'s order with ``with_sums``, else None."""
+        :func:`blocked_sums`'s order with ``with_sums``, else None. ``previous`` labels (in ``0 .. k-1``)
+        only make the pass faster."""
         X, sq_norms = self.block.X, self.block.sq_norms
         assert sq_norms is not None
         n, d = X.shape
@@ -199,6 +205,9 @@ class Assigner:
         CT = np.ascontiguousarray(Cx.T)
         half_norms = 0.5 * np.einsum("ij,ij->i", Cx, Cx)
         w = self.block.w if with_sums and self.block.w is not None else np.ones(n if with_sums else 0)
+        k = C.shape[0]
+        # hints only speed the pass; clipped, a stale label (a cluster dropped since) stays a valid one
+        hint = np.full(n, k - 1, dtype=np.int64) if previous is None else np.minimum(previous, k - 1).astype(np.int64)
         labels = np.empty(n, dtype=np.int64)
         min_dist = np.empty(n, dtype=np.float64)
         edges = wide_blocks(n)
@@ -209,7 +218,7 @@ class Assigner:
         def unit(u: int) -> None:
             s, e = edges[u], edges[u + 1]
             labels[s:e], min_dist[s:e], parts[u] = kernel(
-                X, CT, half_norms, sq_norms, w, s, e, WIDE_CHUNK_ROWS, with_sums
+                X, CT, half_norms, sq_norms, w, hint, s, e, WIDE_CHUNK_ROWS, with_sums
             )
 
         if not self.parallel:
@@ -218,7 +227,7 @@ class Assigner:
         else:
             with self.session():  # a no-op inside the fit's session
                 assert self.team is not None
-                work = n * d * (C.shape[0] + WIDE_EXTRA_COLUMNS)
+                work = n * d * (k + WIDE_EXTRA_COLUMNS)
                 self.team.run(unit, n_units, _threads.threads_for(work, n_units, self.team.size))
         if not with_sums:
             return labels, min_dist, None
@@ -312,7 +321,8 @@ class InMemoryRows:
         old = self.labels
         if self.assigner.wide:
             # one fused pass: the next update's sums come with the labels
-            labels, self.min_dist, self._sums = self.assigner.assign_wide(C, with_sums=self.metric.centre == "mean")
+            # (the previous labels are valid hints: a renumbering after drops keeps them in 0 .. k-1)
+            labels, self.min_dist, self._sums = self.assigner.assign_wide(C, self.metric.centre == "mean", old)
         elif old is None or self.lower is None:
             labels, self.min_dist, self.lower = self.assigner(C)
         else:

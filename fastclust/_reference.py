@@ -39,6 +39,7 @@ def assign_sums_blas(
     half_norms: np.ndarray,
     sq_norms: np.ndarray,
     w: np.ndarray,
+    hint: np.ndarray,
     start: int,
     stop: int,
     chunk: int,
@@ -47,8 +48,12 @@ def assign_sums_blas(
     """Chunked-BLAS assignment of rows ``start:stop`` and their cluster sums: ``(labels, min_dist, sums)``; see the twin.
 
     The same products (``X[s:e] @ CT`` over the same chunks), :func:`argmin_shifted`
-    on each, and :func:`cluster_sums` of the rows (row order, from zero).
+    on each, and :func:`cluster_sums` of the rows (row order, from zero). ``hint``
+    only speeds up the compiled twin; it is checked here as there.
     """
+    k = CT.shape[1]
+    if stop > start and not (0 <= hint[start:stop].min() and hint[start:stop].max() < k):
+        raise ValueError("hint must hold centres 0 .. k-1")
     m = stop - start
     labels = np.empty(m, dtype=np.int64)
     score = np.empty(m, dtype=X.dtype)
@@ -58,7 +63,7 @@ def assign_sums_blas(
     min_dist = np.maximum(sq_norms[start:stop] + 2.0 * score.astype(np.float64), 0.0)
     if not with_sums:
         return labels, min_dist, np.zeros((0, X.shape[1]))
-    return labels, min_dist, cluster_sums(X[start:stop], w[start:stop], labels, CT.shape[1])
+    return labels, min_dist, cluster_sums(X[start:stop], w[start:stop], labels, k)
 
 
 def cluster_sums(X: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:

@@ -157,7 +157,7 @@ def _assign(
         prev = remap[prev]  # clusters dropped since: renumbered like the centres
     k = C.shape[0]
     if assigner.wide:  # one fused pass: the sums come with the labels
-        labels, dist, sums = assigner.assign_wide(C, with_sums=True)
+        labels, dist, sums = assigner.assign_wide(C, True, prev)  # the previous labels: hints
         lower = None
         stats: dict[str, Any] = {"counts": np.bincount(labels, minlength=k), "sums": sums}
     else:

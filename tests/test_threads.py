@@ -187,7 +187,7 @@ def test_wide_blocks_depend_on_n_alone(n):
     else:
         sizes = np.diff(edges)
         assert (sizes[:-1] == sizes[0]).all() and sizes[0] % WIDE_CHUNK_ROWS == 0 and sizes[-1] <= sizes[0]
-        assert len(sizes) == -(-n // _memory.WIDE_UNIT_ROWS)
+        assert len(sizes) == max(_memory.WIDE_MIN_BLOCKS, -(-n // WIDE_BLOCK_ROWS)) and sizes[0] <= WIDE_BLOCK_ROWS
 
 
 def test_up_to_one_block_sums_in_plain_sample_order():
