@@ -19,7 +19,8 @@ float32/float64, C/F order and exact ties):
 - data and centres may be float32 or float64, in any memory layout;
 - every distance, sum and median is computed in float64 (float32 inputs are
   widened element by element, never rounded back), except in
-  :func:`argmin_shifted`, whose products the caller computed in its own dtype;
+  :func:`argmin_shifted` and :func:`assign_sums_blas`, whose products BLAS
+  computes in the data's own dtype;
 - labels are int64 and ties always go to the lowest index;
 - ``metric`` is one of the codes in :mod:`fastclust._codes`.
 
@@ -32,13 +33,16 @@ This module imports numba at import time: the engine only imports it (through
 from __future__ import annotations
 
 import numpy as np
-from numba import get_num_threads, njit, prange
+from numba import config, get_num_threads, njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from ._codes import SQEUCLIDEAN
 
 __all__ = [
     "argmin_shifted",
     "assign_bounded",
+    "assign_sums_blas",
     "assign_tracked",
     "cluster_medians",
     "cluster_sums",
@@ -47,6 +51,32 @@ __all__ = [
     "move_members",
     "pairwise_distances",
 ]
+
+
+if config.DISABLE_JIT:  # kernels run as Python (the nojit test env): an intrinsic cannot
+
+    def _fmin(a, b):
+        return a if a <= b else b
+
+else:
+
+    @intrinsic
+    def _fmin(typingctx, a, b):
+        """``min(a, b)`` of two floats of one type as LLVM's ``minnum``: unlike a compare-and-select,
+        LLVM vectorises a loop reducing with it (the scores here are never NaN)."""
+        if not (isinstance(a, types.Float) and a == b):
+            return None
+
+        def codegen(context, builder, sig, args):
+            from llvmlite import ir
+
+            lty = context.get_value_type(sig.return_type)
+            name = "llvm.minnum.f32" if sig.return_type == types.float32 else "llvm.minnum.f64"
+            fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(lty, [lty, lty]), name)
+            # nnan, nsz: the scores are finite, and a zero's sign never decides a label (see assign_sums_blas)
+            return builder.call(fn, args, fastmath=("nnan", "nsz"))
+
+        return a(a, b), codegen
 
 
 @njit(inline="always", cache=True)
@@ -101,6 +131,91 @@ def argmin_shifted(P, half_norms):
         labels[i] = best_j
         min_score[i] = best
     return labels, min_score
+
+
+@njit(nogil=True, cache=True)
+def assign_sums_blas(X, CT, half_norms, sq_norms, w, hint, start, stop, chunk, with_sums):
+    """Nearest centre of rows ``start:stop`` by chunked BLAS products, and those rows' cluster sums.
+
+    One pass over the rows, in chunks of ``chunk`` rows from ``start``: each
+    chunk's products ``P = X[s:e] @ CT`` (BLAS, in ``X``'s dtype; the chunk stays
+    in cache), then per row the argmin of ``half_norms - P`` (ties to the lowest
+    index), its squared distance from the expansion and, while the row is hot,
+    its weighted contribution to its cluster's sum. The argmin takes two
+    vectorised sweeps of the row: its minimum, then the first index attaining
+    it, which picks exactly what a compare-as-you-go loop picks. The second
+    sweep stops at the row's ``hint`` when the hinted centre attains the
+    minimum: no later index can be the first. In later rounds most rows keep
+    their label, so that is half a sweep on average. Labels and scores equal
+    :func:`argmin_shifted` on the same chunks whatever the hints; runs without
+    the GIL (the caller's threads each take blocks of rows).
+
+    Parameters
+    ----------
+    X : (n, d) float32 or float64, C-contiguous *(in)*
+    CT : (d, k) in ``X``'s dtype, C-contiguous *(in)*
+        The centres, transposed.
+    half_norms : (k,) *(in)*
+        ``|c_j|^2 / 2`` in the data's dtype.
+    sq_norms : (n,) float64 *(in)*
+        ``|x_i|^2``.
+    w : (n,) float64 *(in)*
+        Sample weights (read only when ``with_sums``).
+    hint : (n,) int64 *(in)*
+        A centre to try first for every row, in ``0 .. k-1`` (the previous
+        round's label; ``k - 1`` for none). Only speed depends on it; a hint out
+        of range raises ValueError.
+    start, stop : int *(in)*
+        The rows to assign.
+    chunk : int *(in)*
+        Rows per product; chunks start at ``start``, so the caller fixes the
+        chunk boundaries (and with them BLAS's bits).
+    with_sums : bool *(in)*
+        Whether to accumulate the cluster sums.
+
+    Returns
+    -------
+    labels : (stop - start,) int64 *(out)*
+    min_dist : (stop - start,) float64 *(out)*
+        ``max(|x|^2 + 2 (half_norms[l] - P[i, l]), 0)`` in float64 (the score
+        rounded to ``X.dtype`` first, as :func:`argmin_shifted` returns it).
+    sums : (k, d) float64 *(out)*
+        ``sum w_i x_i`` over the rows of every cluster, accumulated in row order
+        from zero (``(0, d)`` without ``with_sums``).
+    """
+    d = X.shape[1]
+    k = CT.shape[1]
+    m = stop - start
+    labels = np.empty(m, dtype=np.int64)
+    min_dist = np.empty(m, dtype=np.float64)
+    sums = np.zeros((k if with_sums else 0, d), dtype=np.float64)
+    buffer = np.empty((min(chunk, m), k), dtype=X.dtype)
+    for s in range(start, stop, chunk):
+        e = min(s + chunk, stop)
+        P = buffer[: e - s]
+        np.dot(X[s:e], CT, P)
+        for i in range(e - s):
+            best = half_norms[0] - P[i, 0]
+            for j in range(1, k):
+                best = _fmin(best, half_norms[j] - P[i, j])
+            row = s + i
+            top = hint[row]
+            if top < 0 or top >= k:
+                raise ValueError("hint must hold centres 0 .. k-1")
+            if half_norms[top] - P[i, top] != best:
+                top = k - 1
+            # the first j attaining the minimum, as a min over indices: a branch-free sweep up to top
+            label = top
+            for j in range(top):
+                label = min(label, j if half_norms[j] - P[i, j] == best else top)
+            labels[row - start] = label
+            v = sq_norms[row] + 2.0 * np.float64(half_norms[label] - P[i, label])
+            min_dist[row - start] = v if v >= 0.0 else 0.0
+            if with_sums:
+                wi = w[row]
+                for f in range(d):
+                    sums[label, f] += wi * np.float64(X[row, f])
+    return labels, min_dist, sums
 
 
 def cluster_sums(X, w, labels, k):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
@@ -70,6 +71,9 @@ class Rows(Protocol):
     def fingerprint(self) -> bytes:
         """A digest of the current labeling: equal digests mean equal labelings."""
         ...
+
+    # Optional: ``session()``, a context manager :func:`run` holds for the whole fit (the wide
+    # path's thread team and BLAS limit, set up once per fit rather than once per round).
 
 
 class StopRule:
@@ -159,6 +163,18 @@ def run(
     n_changed)`` is called after every round. With ``empty="drop"`` a fit that did not
     converge ends without empty clusters too.
     """
+    with getattr(rows, "session", nullcontext)():
+        return _run(rows, C, metric, empty, max_iter, progress)
+
+
+def _run(
+    rows: Rows,
+    C: np.ndarray,
+    metric: Metric,
+    empty: str,
+    max_iter: int | None,
+    progress: Callable[[int, float, int], None] | None,
+) -> Outcome:
     rows.assign(C, None)
     stop = StopRule()
     out = Outcome(C, 0, "max_iter")

@@ -8,17 +8,15 @@ are written against; the other, over Dask blocks, lives in
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import os
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import ModuleType
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from . import _threads
 from ._backends import resolve_backend
 from ._lloyd import Step
 from ._scale import Scale
@@ -41,10 +39,28 @@ __all__ = [
 #: direct loops (below that many rows, per-call overhead outweighs what BLAS saves).
 WIDE_MIN_FEATURES = 16
 WIDE_MIN_ROWS = 4096
-#: Rows per BLAS chunk: the (chunk x k) products of one chunk stay in a core's cache.
+#: Rows per BLAS chunk: the (chunk x k) products of one chunk stay in a core's cache. Chunks start
+#: at multiples of it, always: BLAS's bits can depend on a product's shape.
 WIDE_CHUNK_ROWS = 256
+#: The wide path splits its rows into blocks (:func:`wide_blocks`): the unit a thread takes from
+#: the queue, and the unit of the cluster sums' order (sample order within a block, then the
+#: blocks' sums added in block order, whatever the threads). Up to this many rows, one block:
+#: such inputs are summed in plain sample order, bit for bit as before the fused pass
+#: (tests/test_regression_labels.py pins fits of 4,500 rows).
+WIDE_BLOCK_ROWS = 18 * WIDE_CHUNK_ROWS
+#: Above that, at least this many blocks of one size (a multiple of the chunk) and at most
+#: WIDE_BLOCK_ROWS rows each: enough blocks to share a pass evenly (8,000 MNIST rows: 4 of 2,048)
+#: and to hand out dynamically (200,000 rows: 44), few enough that their per-block sums (k x d
+#: each, added once per round) stay cheap.
+WIDE_MIN_BLOCKS = 4
 #: Rows per chunk of a distance matrix: temporaries stay O(chunk x k).
 CHUNK_ROWS = 4096
+#: A fused pass over ``n x d`` rows with ``k`` centres costs about as much as products with
+#: ``k + WIDE_EXTRA_COLUMNS`` columns: the argmin, the cluster sums (one multiply-add per
+#: feature and row) and the lower speed of narrow products (sgemm with k = 10 runs at a third
+#: of its k = 200 rate). Fitted to single-threaded passes of 8000 x 784 (k = 10 ... 200) and
+#: 200,000 x 64 (k = 256) on the reference machine, within 15 %.
+WIDE_EXTRA_COLUMNS = 24
 
 
 def uses_blas(n: int, d: int, metric: Metric) -> bool:
@@ -93,43 +109,63 @@ def make_block(X: np.ndarray, w: np.ndarray | None, metric: Metric) -> Block:
     return Block(X, w, sq_norms, margin)
 
 
-def _n_threads() -> int:
-    try:
-        import numba
+def wide_blocks(n: int) -> list[int]:
+    """Edges of the wide path's blocks over ``n`` rows: ``[0, n]`` up to :data:`WIDE_BLOCK_ROWS` rows, else
+    ``max(WIDE_MIN_BLOCKS, ceil(n / WIDE_BLOCK_ROWS))`` blocks of one size (a multiple of
+    :data:`WIDE_CHUNK_ROWS`), the last one shorter.
 
-        return int(numba.get_num_threads())
-    except ImportError:  # pragma: no cover - only reached with backend="numba"
-        return os.cpu_count() or 1
-
-
-@functools.lru_cache(maxsize=1)
-def _blas_controller() -> Any:
-    """threadpoolctl's view of the loaded BLAS libraries, built once: building it reads /proc."""
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
-        return None
-    return ThreadpoolController()
+    A function of ``n`` alone: the sums' order never depends on the threads or the machine.
+    """
+    if n <= WIDE_BLOCK_ROWS:
+        return [0, n]
+    blocks = max(WIDE_MIN_BLOCKS, -(-n // WIDE_BLOCK_ROWS))
+    size = WIDE_CHUNK_ROWS * -(-n // (WIDE_CHUNK_ROWS * blocks))
+    return [*range(0, n, size), n]
 
 
-def _single_threaded_blas() -> Any:
-    """Limit BLAS to one thread while our own threads each run one product."""
-    controller = _blas_controller()
-    if controller is None:  # pragma: no cover
-        return nullcontext()
-    return controller.limit(limits=1, user_api="blas")
+def blocked_sums(ops: ModuleType, X: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """Weighted cluster sums ``(k, d)`` in the wide path's order: in sample order within each of
+    :func:`wide_blocks`, then block by block (what the fused pass of :meth:`Assigner.assign_wide` adds up)."""
+    edges = wide_blocks(X.shape[0])
+    sums = ops.cluster_sums(X[: edges[1]], w[: edges[1]], labels[: edges[1]], k)
+    for s, e in zip(edges[1:-1], edges[2:], strict=True):
+        sums += ops.cluster_sums(X[s:e], w[s:e], labels[s:e], k)
+    return sums
 
 
 class Assigner:
-    """Nearest-centre assignment of one block: direct bounded loops, or chunked BLAS for wide L2 data."""
+    """Nearest-centre assignment of one block: direct bounded loops, or chunked BLAS for wide L2 data.
+
+    The wide (BLAS) path is one fused pass per round (:func:`~fastclust._kernels.assign_sums_blas`
+    over the blocks of :func:`wide_blocks`): products, argmin, distances and cluster
+    sums while each chunk is in cache. With the numba kernels, blocks are shared among
+    threads by :mod:`fastclust._threads` (its rule decides how many); inside a Dask task
+    (:func:`fastclust._threads.task_scope`) the pass stays in the calling thread and
+    leaves BLAS's thread count alone.
+    """
 
     def __init__(self, ops: ModuleType, backend: str, block: Block, metric: Metric) -> None:
         self.ops = ops
         self.block = block
         self.metric = metric
         self.wide = block.sq_norms is not None
-        threads = _n_threads() if backend == "numba" else 1
-        self.threads = threads if self.wide and block.X.shape[0] >= 4 * WIDE_CHUNK_ROWS else 1
+        # A team needs the GIL-free compiled kernel; the numpy twin runs in the caller's thread (and
+        # numpy's BLAS keeps its own threads), as does a Dask task.
+        self.parallel = self.wide and backend == "numba" and not _threads.in_task()
+        self.team: _threads.Team | None = None
+
+    @contextmanager
+    def session(self) -> Iterator[None]:
+        """Hold a thread team and the BLAS limit over many passes (a fit): see :mod:`fastclust._threads`."""
+        if not self.parallel or self.team is not None:
+            yield
+            return
+        with _threads.session() as team:
+            self.team = team
+            try:
+                yield
+            finally:
+                self.team = None
 
     def __call__(
         self,
@@ -146,9 +182,8 @@ class Assigner:
         """
         X = self.block.X
         if self.wide:
-            new_labels, score = self._assign_blas(C)
-            assert self.block.sq_norms is not None
-            return new_labels, np.maximum(self.block.sq_norms + 2.0 * score.astype(np.float64), 0.0), None
+            new_labels, min_dist, _ = self.assign_wide(C, with_sums=False)
+            return new_labels, min_dist, None
         n, k = X.shape[0], C.shape[0]
         if labels is None or lower is None or drift is None:
             labels, lower, drift = np.zeros(n, dtype=np.int64), np.zeros(n), np.zeros(k)
@@ -157,32 +192,49 @@ class Assigner:
         )
         return new_labels, min_dist, new_lower
 
-    def _assign_blas(self, C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        X = self.block.X
-        n = X.shape[0]
+    def assign_wide(
+        self, C: np.ndarray, with_sums: bool, previous: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """One fused pass of the wide path: ``(labels, min_dist, sums)``; ``sums`` (k, d) float64 in
+        :func:`blocked_sums`'s order with ``with_sums``, else None. ``previous`` labels (in ``0 .. k-1``)
+        only make the pass faster."""
+        X, sq_norms = self.block.X, self.block.sq_norms
+        assert sq_norms is not None
+        n, d = X.shape
         Cx = np.ascontiguousarray(C, dtype=X.dtype)
         CT = np.ascontiguousarray(Cx.T)
         half_norms = 0.5 * np.einsum("ij,ij->i", Cx, Cx)
+        w = self.block.w if with_sums and self.block.w is not None else np.ones(n if with_sums else 0)
+        k = C.shape[0]
+        # hints only speed the pass; clipped, a stale label (a cluster dropped since) stays a valid one
+        hint = np.full(n, k - 1, dtype=np.int64) if previous is None else np.minimum(previous, k - 1).astype(np.int64)
         labels = np.empty(n, dtype=np.int64)
-        score = np.empty(n, dtype=X.dtype)
+        min_dist = np.empty(n, dtype=np.float64)
+        edges = wide_blocks(n)
+        n_units = len(edges) - 1
+        parts: list[Any] = [None] * n_units
+        kernel = self.ops.assign_sums_blas
 
-        def work(start: int, stop: int) -> None:
-            for s in range(start, stop, WIDE_CHUNK_ROWS):
-                e = min(s + WIDE_CHUNK_ROWS, stop)
-                labels[s:e], score[s:e] = self.ops.argmin_shifted(X[s:e] @ CT, half_norms)
+        def unit(u: int) -> None:
+            s, e = edges[u], edges[u + 1]
+            labels[s:e], min_dist[s:e], parts[u] = kernel(
+                X, CT, half_norms, sq_norms, w, hint, s, e, WIDE_CHUNK_ROWS, with_sums
+            )
 
-        if self.threads == 1:
-            work(0, n)
-            return labels, score
-        # One contiguous block of chunks per thread, like scikit-learn's OpenMP loop: each
-        # thread multiplies its own chunk (single-threaded BLAS) and reduces it while hot.
-        n_chunks = -(-n // WIDE_CHUNK_ROWS)
-        edges = [min(n, (n_chunks * t // self.threads) * WIDE_CHUNK_ROWS) for t in range(self.threads + 1)]
-        with ExitStack() as stack:
-            stack.enter_context(_single_threaded_blas())
-            pool = stack.enter_context(ThreadPoolExecutor(self.threads))
-            list(pool.map(work, edges[:-1], edges[1:]))
-        return labels, score
+        if not self.parallel:
+            for u in range(n_units):
+                unit(u)
+        else:
+            with self.session():  # a no-op inside the fit's session
+                assert self.team is not None
+                work = n * d * (k + WIDE_EXTRA_COLUMNS)
+                self.team.run(unit, n_units, _threads.threads_for(work, n_units, self.team.size))
+        if not with_sums:
+            return labels, min_dist, None
+        sums = parts[0]
+        for part in parts[1:]:  # block order, whichever thread finished first
+            sums += part
+        return labels, min_dist, sums
 
     def pairwise(self, centres: np.ndarray) -> np.ndarray:
         """Distances (metric units) from each of ``centres`` to every sample: shape ``(len(centres), n)``."""
@@ -257,12 +309,21 @@ class InMemoryRows:
         self.min_dist: np.ndarray | None = None
         self.lower: np.ndarray | None = None
         self._order: np.ndarray | None = None
+        self._sums: np.ndarray | None = None  # the wide path's cluster sums of the current labels
 
     # --- the Lloyd loop's interface -------------------------------------------------------------
 
+    def session(self) -> Any:
+        """The fit's thread team and BLAS limit (wide data only), held by the Lloyd loop for the whole fit."""
+        return self.assigner.session()
+
     def assign(self, C: np.ndarray, drift: np.ndarray | None) -> Step:
         old = self.labels
-        if old is None or self.lower is None:
+        if self.assigner.wide:
+            # one fused pass: the next update's sums come with the labels
+            # (the previous labels are valid hints: a renumbering after drops keeps them in 0 .. k-1)
+            labels, self.min_dist, self._sums = self.assigner.assign_wide(C, self.metric.centre == "mean", old)
+        elif old is None or self.lower is None:
             labels, self.min_dist, self.lower = self.assigner(C)
         else:
             labels, self.min_dist, self.lower = self.assigner(C, old, self.lower, drift)
@@ -278,6 +339,10 @@ class InMemoryRows:
     def update(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         assert self.labels is not None
         weight = self.weights(k)
+        if self.assigner.wide and self.metric.centre == "mean":
+            sums = self._sums if self._sums is not None else blocked_sums(self.ops, self.X, self.w, self.labels, k)
+            with np.errstate(invalid="ignore", divide="ignore"):  # 0/0 marks an empty cluster as NaN (Metric.update)
+                return sums / weight[:, None], weight
         if self.metric.centre == "median" and self._order is None:
             self._order = column_order(self.X)  # once per fit: every round walks it
         order = self._order if self._order is not None else np.zeros((0, 0), dtype=np.int64)
@@ -301,10 +366,13 @@ class InMemoryRows:
         self.labels = self.labels.copy()
         self.labels[samples] = clusters
         self.lower = None  # moved samples changed cluster: their bounds no longer hold
+        self._sums = None  # and their sums moved with them
 
     def renumber(self, keep: np.ndarray) -> None:
         assert self.labels is not None
         self.labels = (np.cumsum(keep) - 1)[self.labels]
+        if self._sums is not None:
+            self._sums = self._sums[keep]  # dropped clusters have no members: the kept sums are unchanged
 
     def fingerprint(self) -> bytes:
         assert self.labels is not None

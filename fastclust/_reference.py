@@ -16,6 +16,7 @@ from ._codes import SQEUCLIDEAN
 __all__ = [
     "argmin_shifted",
     "assign_bounded",
+    "assign_sums_blas",
     "assign_tracked",
     "cluster_medians",
     "cluster_sums",
@@ -33,6 +34,39 @@ def argmin_shifted(P: np.ndarray, half_norms: np.ndarray) -> tuple[np.ndarray, n
     S = half_norms[None, :] - P
     labels = np.argmin(S, axis=1).astype(np.int64)
     return labels, S[np.arange(S.shape[0]), labels].astype(P.dtype, copy=False)
+
+
+def assign_sums_blas(
+    X: np.ndarray,
+    CT: np.ndarray,
+    half_norms: np.ndarray,
+    sq_norms: np.ndarray,
+    w: np.ndarray,
+    hint: np.ndarray,
+    start: int,
+    stop: int,
+    chunk: int,
+    with_sums: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Chunked-BLAS assignment of rows ``start:stop`` and their cluster sums: ``(labels, min_dist, sums)``; see the twin.
+
+    The same products (``X[s:e] @ CT`` over the same chunks), :func:`argmin_shifted`
+    on each, and :func:`cluster_sums` of the rows (row order, from zero). ``hint``
+    only speeds up the compiled twin; it is checked here as there.
+    """
+    k = CT.shape[1]
+    if stop > start and not (0 <= hint[start:stop].min() and hint[start:stop].max() < k):
+        raise ValueError("hint must hold centres 0 .. k-1")
+    m = stop - start
+    labels = np.empty(m, dtype=np.int64)
+    score = np.empty(m, dtype=X.dtype)
+    for s in range(start, stop, chunk):
+        e = min(s + chunk, stop)
+        labels[s - start : e - start], score[s - start : e - start] = argmin_shifted(X[s:e] @ CT, half_norms)
+    min_dist = np.maximum(sq_norms[start:stop] + 2.0 * score.astype(np.float64), 0.0)
+    if not with_sums:
+        return labels, min_dist, np.zeros((0, X.shape[1]))
+    return labels, min_dist, cluster_sums(X[start:stop], w[start:stop], labels, k)
 
 
 def cluster_sums(X: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:

@@ -11,13 +11,19 @@ Labels stay next to their blocks (:class:`DaskLabels`).
 
 Each block is checked and converted once per fit (finite values, with the
 global row of the first bad one; float64, or float32 where BLAS pays; an exact
-power-of-two rescaling when the data is extreme, see :mod:`fastclust._scale`),
-then assigned every round with the in-memory engine's bounded assignment.
+power-of-two rescaling when the data is extreme, see :mod:`fastclust._scale`;
+the BLAS path's row norms), then assigned every round with the in-memory
+engine's assignment: the bounded loops, or for wide data its fused BLAS pass,
+which returns the block's cluster sums with its labels. A round is one task per
+block plus one that hands the block's small summary to the client; the block's
+labels and distances stay on its worker. Tasks run single-threaded (dask's
+workers are the parallelism, see :mod:`fastclust._threads`).
 
 Exactness:
 
 - L2: each block returns per-cluster sums and counts. Summed on the client, they
-  give the same means as in memory, up to the order of summation. Labels come out
+  give the same means as in memory, up to the order of summation (a last-bit
+  difference, which the float32 products of wide data never see). Labels come out
   identical to :func:`fastclust.kmeans` from the same initialisation unless a point
   sits within rounding of a tie.
 - L1: the coordinate-wise median is found **exactly**, by distributed selection.
@@ -42,10 +48,10 @@ from typing import Any
 
 import numpy as np
 
-from . import _lloyd, seeding
+from . import _lloyd, _threads, seeding
 from ._backends import resolve_backend
 from ._lloyd import EMPTY_POLICIES, Step
-from ._memory import Assigner, Block, InMemoryRows, largest_magnitude, make_block, working_dtype
+from ._memory import Assigner, Block, InMemoryRows, blocked_sums, largest_magnitude, make_block, working_dtype
 from ._scale import Scale
 from ._validation import (
     as_generator,
@@ -105,12 +111,21 @@ def _prepare(block: np.ndarray, exponent: int, metric: Metric) -> Block:
     return make_block(X, None, metric)
 
 
+def _task(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Every block task runs through this: one thread per task (:func:`fastclust._threads.task_scope`)."""
+    with _threads.task_scope():
+        return fn(*args, **kwargs)
+
+
 def _summary(block: Block, labels: np.ndarray, k: int, metric: Metric, ops: Any) -> dict[str, Any]:
     """Per-cluster counts and what the centre update needs: sums (means) or value ranges (medians)."""
     X = block.X
     stats: dict[str, Any] = {"counts": np.bincount(labels, minlength=k)}
     if metric.centre == "mean":
-        stats["sums"] = ops.cluster_sums(X, np.ones(X.shape[0]), labels, k)
+        ones = np.ones(X.shape[0])
+        # the wide path sums in its fused pass's order (see fastclust._memory.blocked_sums)
+        wide = block.sq_norms is not None
+        stats["sums"] = blocked_sums(ops, X, ones, labels, k) if wide else ops.cluster_sums(X, ones, labels, k)
     else:
         lo = np.full((k, X.shape[1]), np.inf)
         hi = np.full((k, X.shape[1]), -np.inf)
@@ -120,8 +135,9 @@ def _summary(block: Block, labels: np.ndarray, k: int, metric: Metric, ops: Any)
     return stats
 
 
-State = tuple[np.ndarray, np.ndarray, "np.ndarray | None"]
-"""A block's assignment state, kept next to it: (labels, distance to own centre, lower bounds or None)."""
+State = tuple[np.ndarray, np.ndarray, "np.ndarray | None", "dict[str, Any] | None"]
+"""A block's assignment state, kept next to it: (labels, distance to own centre, lower bounds or None,
+the summary of the pass that made it or None). The client fetches only the summary (``part(states, 3)``)."""
 
 
 def _assign(
@@ -132,31 +148,35 @@ def _assign(
     drift: np.ndarray | None,
     remap: np.ndarray | None,
     metric: Metric,
-) -> tuple[State, dict[str, Any]]:
-    """One assignment pass on one block, bounded by the previous pass's state; returns (state, summary)."""
+) -> State:
+    """One assignment pass on one block, bounded by the previous pass's state; returns the new state."""
     name, ops = resolve_backend("auto")  # each worker uses what it has
     assigner = Assigner(ops, name, block, metric)
     prev, lower = (None, None) if state is None else (state[0], state[2])
     if prev is not None and remap is not None:
         prev = remap[prev]  # clusters dropped since: renumbered like the centres
-    if prev is None or lower is None or drift is None:
-        labels, dist, lower = assigner(C)
+    k = C.shape[0]
+    if assigner.wide:  # one fused pass: the sums come with the labels
+        labels, dist, sums = assigner.assign_wide(C, True, prev)  # the previous labels: hints
+        lower = None
+        stats: dict[str, Any] = {"counts": np.bincount(labels, minlength=k), "sums": sums}
     else:
-        labels, dist, lower = assigner(C, prev, lower, drift)
-    stats = _summary(block, labels, C.shape[0], metric, ops)
+        if prev is None or lower is None or drift is None:
+            labels, dist, lower = assigner(C)
+        else:
+            labels, dist, lower = assigner(C, prev, lower, drift)
+        stats = _summary(block, labels, k, metric, ops)
     stats["objective"] = float(dist.sum())
     stats["changed"] = labels.shape[0] if prev is None else int(np.count_nonzero(labels != prev))
-    return (labels, dist, lower), stats
+    return labels, dist, lower, stats
 
 
-def _relabel(
-    block: Block, state: State, samples: np.ndarray, clusters: np.ndarray, *, k: int, metric: Metric
-) -> tuple[State, dict[str, Any]]:
-    """Move ``samples`` (block-local) to ``clusters``; the bounds no longer hold. Returns (state, summary)."""
+def _relabel(block: Block, state: State, samples: np.ndarray, clusters: np.ndarray, *, k: int, metric: Metric) -> State:
+    """Move ``samples`` (block-local) to ``clusters``; the bounds no longer hold."""
     labels = state[0].copy()
     labels[samples] = clusters
     _, ops = resolve_backend("auto")
-    return (labels, state[1], None), _summary(block, labels, k, metric, ops)
+    return labels, state[1], None, _summary(block, labels, k, metric, ops)
 
 
 def _farthest(state: State, *, m: int) -> tuple[np.ndarray, np.ndarray]:
@@ -168,7 +188,7 @@ def _farthest(state: State, *, m: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _renumber(state: State, *, table: np.ndarray) -> State:
-    return table[state[0]], state[1], state[2]
+    return table[state[0]], state[1], state[2], None
 
 
 def _labels_of(state: State) -> np.ndarray:
@@ -332,15 +352,15 @@ class DaskRows:
         """``fn(block, *per_block[i], **shared)`` for every block; results stay remote with a client."""
         args = list(zip(self.blocks, *per_block, strict=True)) if per_block else [(b,) for b in self.blocks]
         if self.client is not None:
-            return [self.client.submit(fn, *a, pure=False, **shared) for a in args]
+            return [self.client.submit(_task, fn, *a, pure=False, **shared) for a in args]
         import dask
 
-        return list(dask.compute(*[dask.delayed(fn)(*a, **shared) for a in args], scheduler="threads"))
+        return list(dask.compute(*[dask.delayed(_task)(fn, *a, **shared) for a in args], scheduler="threads"))
 
     def apply(self, fn: Callable[..., Any], handles: list[Any], **shared: Any) -> list[Any]:
         """``fn(handle, **shared)`` on per-block results (not blocks); results stay remote with a client."""
         if self.client is not None:
-            return [self.client.submit(fn, h, pure=False, **shared) for h in handles]
+            return [self.client.submit(_task, fn, h, pure=False, **shared) for h in handles]
         return [fn(h, **shared) for h in handles]
 
     def part(self, handles: list[Any], index: int) -> list[Any]:
@@ -386,10 +406,9 @@ class DaskRows:
             self._stats["max"] = np.max([s["max"] for s in stats], axis=0)
 
     def assign(self, C: np.ndarray, drift: np.ndarray | None) -> Step:
-        outs = self.map(_assign, self.states, C=C, drift=drift, remap=self._remap, metric=self.metric)
+        self.states = self.map(_assign, self.states, C=C, drift=drift, remap=self._remap, metric=self.metric)
         self._remap = None
-        self.states = self.part(outs, 0)
-        stats = self.gather(self.part(outs, 1))
+        stats = self.gather(self.part(self.states, 3))
         self._keep_stats(stats)
         return Step(float(sum(s["objective"] for s in stats)), int(sum(s["changed"] for s in stats)))
 
@@ -416,9 +435,8 @@ class DaskRows:
         local = [samples[which == b] - self.offsets[b] for b in range(len(self.rows))]
         moved = [clusters[which == b] for b in range(len(self.rows))]
         k = self._stats["counts"].shape[0]
-        outs = self.map(_relabel, self.states, local, moved, k=k, metric=self.metric)
-        self.states = self.part(outs, 0)
-        self._keep_stats(self.gather(self.part(outs, 1)))
+        self.states = self.map(_relabel, self.states, local, moved, k=k, metric=self.metric)
+        self._keep_stats(self.gather(self.part(self.states, 3)))
 
     def renumber(self, keep: np.ndarray) -> None:
         table = np.cumsum(keep) - 1
@@ -628,6 +646,12 @@ def _check_dask_data(X: Any) -> None:
         raise FastclustError(f"X must be real, got complex dtype {X.dtype}")
 
 
+# _one_blas_thread: a fit holds BLAS to one thread in this process (``_threads.session(1)``). The
+# threaded scheduler, and an in-process cluster, run block tasks here, several at once, each one
+# thread (fastclust._threads.task_scope); worker processes start with one BLAS thread (dask sets
+# OPENBLAS_NUM_THREADS=1 and friends for them).
+
+
 def _rows_and_start(
     X: Any,
     k: int,
@@ -725,25 +749,26 @@ def kmeans(
     init_rounds = check_positive_int(init_rounds, "init_rounds")
     worker_timeout = check_finite_number(worker_timeout, "worker_timeout")
     rng = as_generator(seed)
-    rows, C, shrunk = _rows_and_start(X, k, m, init, rng, client, oversampling, init_rounds, worker_timeout)
-    if shrunk:
-        warnings.warn(_shrink_warning(rows, init, C.shape[0], k), stacklevel=2)
-    C0 = C.copy()
-    report = None
-    if progress is not None:
-        shift = m.power * rows.scale.x + rows.scale.w
+    with _threads.session(1):  # see _one_blas_thread
+        rows, C, shrunk = _rows_and_start(X, k, m, init, rng, client, oversampling, init_rounds, worker_timeout)
+        if shrunk:
+            warnings.warn(_shrink_warning(rows, init, C.shape[0], k), stacklevel=2)
+        C0 = C.copy()
+        report = None
+        if progress is not None:
+            shift = m.power * rows.scale.x + rows.scale.w
 
-        def report(i: int, objective: float, changed: int) -> None:
-            with np.errstate(over="ignore"):  # a progress report may say inf; the result would raise
-                progress(i, float(np.ldexp(objective, shift)), changed)
+            def report(i: int, objective: float, changed: int) -> None:
+                with np.errstate(over="ignore"):  # a progress report may say inf; the result would raise
+                    progress(i, float(np.ldexp(objective, shift)), changed)
 
-    out = _lloyd.run(rows, C, m, empty=empty, max_iter=max_iter, progress=report)
-    if out.stop_reason == "max_iter":
-        warnings.warn(
-            f"k-means stopped at max_iter={max_iter} before the labels stopped changing",
-            ConvergenceWarning,
-            stacklevel=2,
-        )
+        out = _lloyd.run(rows, C, m, empty=empty, max_iter=max_iter, progress=report)
+        if out.stop_reason == "max_iter":
+            warnings.warn(
+                f"k-means stopped at max_iter={max_iter} before the labels stopped changing",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
     history = rows.scale.objective(np.asarray(out.history), m.power)
     return DaskKMeansResult(
         labels=rows.labels(),
@@ -783,7 +808,8 @@ def initial_centroids(
     init_rounds = check_positive_int(init_rounds, "init_rounds")
     worker_timeout = check_finite_number(worker_timeout, "worker_timeout")
     rng = as_generator(seed)
-    rows, C, shrunk = _rows_and_start(X, k, m, init, rng, client, oversampling, init_rounds, worker_timeout)
+    with _threads.session(1):  # see _one_blas_thread
+        rows, C, shrunk = _rows_and_start(X, k, m, init, rng, client, oversampling, init_rounds, worker_timeout)
     if shrunk:
         warnings.warn(_shrink_warning(rows, init, C.shape[0], k), stacklevel=2)
     return rows.scale.centres(C)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from time import perf_counter
@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _threads
 from ._npyio import load_npy, load_npz, npz_names
 from ._repr import short_repr
 from ._validation import as_generator, check_choice, check_positive_int
@@ -72,6 +73,26 @@ def make_embeddings(n: int = 10_000, d: int = 64, n_topics: int = 32, noise: flo
     return rows.astype(np.float32)
 
 
+#: Rows per step of the row-wise passes below: their float64 temporaries stay near 1 MB (in
+#: cache), where whole-table temporaries of a 200k x 64 table cost 100 MB each.
+_ROW_CHUNK_BYTES = 2**20
+
+
+def _row_chunks(n: int, d: int) -> range:
+    """Start rows of the chunks a row-wise pass over an ``(n, d)`` table takes."""
+    return range(0, n, max(256, _ROW_CHUNK_BYTES // (8 * max(d, 1))))
+
+
+def _by_chunks(shape: tuple[int, ...], task: Callable[[slice], None]) -> None:
+    """``task(rows)`` for every chunk of rows of a table of ``shape``, on the threads the pass pays for
+    (:mod:`fastclust._threads`; numpy releases the GIL in its loops). Chunks write disjoint rows."""
+    n, d = shape
+    chunks = _row_chunks(n, d)
+    _threads.map_units(
+        lambda u: task(slice(chunks[u], chunks[u] + chunks.step)), len(chunks), n * d * _threads.NUMPY_ELEMENT_WORK
+    )
+
+
 def check_embeddings(E: Any, name: str = "embeddings") -> np.ndarray:
     """A 2-D float table with finite, non-zero rows, as float32 (or float64 if given so)."""
     if isinstance(E, np.ma.MaskedArray):
@@ -83,12 +104,19 @@ def check_embeddings(E: Any, name: str = "embeddings") -> np.ndarray:
         raise FastclustError(f"{name} must be a float array, got dtype {arr.dtype}")
     if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
         raise FastclustError(f"{name} must be a non-empty 2-D table (rows, dims), got shape {arr.shape}")
-    bad_rows = ~np.isfinite(arr).all(axis=1)
+    bad_rows = np.empty(arr.shape[0], dtype=bool)
+    zero_rows = np.empty(arr.shape[0], dtype=bool)
+
+    def check(rows: slice) -> None:  # chunk by chunk: no table-sized boolean temporaries
+        part = arr[rows]
+        bad_rows[rows] = ~np.isfinite(part).all(axis=1)
+        zero_rows[rows] = ~(part != 0).any(axis=1)
+
+    _by_chunks(arr.shape, check)
     if bad_rows.any():
         raise FastclustError(
             f"{name} has {int(bad_rows.sum())} row(s) with NaN or inf; the first is row {int(np.argmax(bad_rows))}"
         )
-    zero_rows = ~(arr != 0).any(axis=1)
     if zero_rows.any():
         raise FastclustError(
             f"{name} has {int(zero_rows.sum())} all-zero row(s) (no direction to compare by cosine); "
@@ -150,9 +178,72 @@ def _row_norms(X: np.ndarray) -> np.ndarray:
 
 
 def _unit_rows(E: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length, computed in float64 and returned in ``E``'s dtype."""
-    X = np.asarray(E, dtype=np.float64)
-    return (X / _row_norms(X)[:, None]).astype(E.dtype, copy=False)
+    """Rows scaled to unit length, computed in float64 and returned in ``E``'s dtype (chunk by chunk:
+    each row's arithmetic is the whole table's, without its 100 MB temporaries)."""
+    out = np.empty(E.shape, dtype=E.dtype)
+
+    def scale(rows: slice) -> None:
+        X = np.asarray(E[rows], dtype=np.float64)
+        out[rows] = X / _row_norms(X)[:, None]
+
+    _by_chunks(E.shape, scale)
+    return out
+
+
+def _check_table(value: Any, name: str) -> np.ndarray:
+    arr = np.asarray(value)
+    if arr.dtype.hasobject or not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
+        raise FastclustError(f"{name} must be a real numeric table, got dtype {arr.dtype}")
+    if arr.ndim != 2 or arr.size == 0:
+        raise FastclustError(f"{name} must be a non-empty 2-D table, got shape {arr.shape}")
+    return arr
+
+
+def _unit_or_zero(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(X / |x| row by row, mask of rows of positive length)`` for a float64 ``X``; zero rows stay 0."""
+    norms = _row_norms(X)
+    ok = norms > 0
+    if ok.all():
+        return X / norms[:, None], ok
+    U = np.zeros_like(X)
+    U[ok] = X[ok] / norms[ok, None]
+    return U, ok
+
+
+def _cosines(E: np.ndarray, R: np.ndarray, codes: np.ndarray | None = None, *, checked: bool = False) -> np.ndarray:
+    """Each row's cosine to its reconstruction, ``R[codes]`` (or ``R`` row by row), 0 for a zero row.
+
+    Chunk by chunk in float64, each row exactly as a whole-table computation of
+    ``((X / |x|) * (R / |r|)).sum(axis=1)`` would; a codebook's rows are normalised
+    once rather than once per row using them. ``checked``: E is known finite.
+    """
+    if codes is not None:
+        book = R.astype(np.float64)
+        if not np.isfinite(book).all():
+            raise FastclustError("E and reconstruction must be finite")
+        unit_book, ok_book = _unit_or_zero(book)
+    cos = np.empty(E.shape[0])
+
+    def cosines(rows: slice) -> None:
+        X = E[rows].astype(np.float64)
+        if codes is None:
+            Rc = R[rows].astype(np.float64)
+            finite = bool(np.isfinite(Rc).all()) and (checked or bool(np.isfinite(X).all()))
+        else:
+            finite = checked or bool(np.isfinite(X).all())
+        if not finite:
+            raise FastclustError("E and reconstruction must be finite")
+        unit_x, ok = _unit_or_zero(X)
+        if codes is None:
+            unit_r, ok_r = _unit_or_zero(Rc)
+        else:
+            unit_r, ok_r = unit_book[codes[rows]], ok_book[codes[rows]]
+        c = (unit_x * unit_r).sum(axis=1)
+        c[~(ok & ok_r)] = 0.0
+        cos[rows] = c
+
+    _by_chunks(E.shape, cosines)
+    return cos
 
 
 def average_cosine(E: Any, reconstruction: Any) -> float:
@@ -161,24 +252,11 @@ def average_cosine(E: Any, reconstruction: Any) -> float:
     A row or reconstruction of zero length counts as cosine 0. Both tables must
     have the same shape.
     """
-    arrays = []
-    for name, value in (("E", E), ("reconstruction", reconstruction)):
-        arr = np.asarray(value)
-        if arr.dtype.hasobject or not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
-            raise FastclustError(f"{name} must be a real numeric table, got dtype {arr.dtype}")
-        if arr.ndim != 2 or arr.size == 0:
-            raise FastclustError(f"{name} must be a non-empty 2-D table, got shape {arr.shape}")
-        arrays.append(arr.astype(np.float64))
-    X, R = arrays
+    X = _check_table(E, "E")
+    R = _check_table(reconstruction, "reconstruction")
     if X.shape != R.shape:
         raise FastclustError(f"E and reconstruction must have the same shape, got {X.shape} and {R.shape}")
-    if not (np.isfinite(X).all() and np.isfinite(R).all()):
-        raise FastclustError("E and reconstruction must be finite")
-    nx, nr = _row_norms(X), _row_norms(R)
-    ok = (nx > 0) & (nr > 0)
-    cos = np.zeros(X.shape[0])
-    cos[ok] = ((X[ok] / nx[ok, None]) * (R[ok] / nr[ok, None])).sum(axis=1)
-    return float(np.mean(cos))
+    return float(np.mean(_cosines(X, R)))
 
 
 @short_repr
@@ -353,7 +431,7 @@ def compress(
         memory_before_mb=round(before, 4),
         memory_after_mb=round(after, 4),
         compression_ratio=before / after,
-        avg_cosine=average_cosine(E, codebook[codes]),
+        avg_cosine=float(np.mean(_cosines(E, codebook, codes, checked=True))),  # = average_cosine(E, codebook[codes])
         seconds=perf_counter() - t0,
         engine=implementation,
         normalize=normalize,

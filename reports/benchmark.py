@@ -5,7 +5,9 @@
     python reports/benchmark.py coldstart     # import + first fit in fresh processes
     python reports/benchmark.py report        # run_all.py on the course data, step by step, warm and cold
     python reports/benchmark.py spectral      # political blogs, 1M-node graph
-    python reports/benchmark.py vq | digits   # embedding table, MNIST
+    python reports/benchmark.py vq | digits   # embedding table (quiet and loaded), MNIST
+    python reports/benchmark.py dask [--dask-ml]  # 2M rows on a 2-worker LocalCluster
+    python reports/benchmark.py threads       # calibrates fastclust._threads.PARALLEL_WORK
     python reports/benchmark.py all
 
 Timings are medians of ``--repeats`` runs, taken after one warm-up call that
@@ -506,7 +508,32 @@ def bench_spectral(args: argparse.Namespace) -> None:
 # ------------------------------------------------------------------------------------------------
 
 
+def load_note() -> str:
+    """The machine's 1-minute load average, for a table's title: a shared machine is never quite quiet."""
+    return f"load average {os.getloadavg()[0]:.2f} at the start"
+
+
+def sklearnex_kmeans(X: np.ndarray, init: np.ndarray, iters: int) -> Any:
+    """scikit-learn-intelex's KMeans (oneDAL) from ``init``, ``iters`` rounds, or None when not installed."""
+    try:
+        from sklearnex.cluster import KMeans as OneDALKMeans
+    except ImportError:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return OneDALKMeans(init.shape[0], init=init, n_init=1, max_iter=iters, tol=0.0).fit(X)
+
+
 def bench_vq(args: argparse.Namespace) -> None:
+    """Q5 at scale against its peers, quiet and on a busy machine (issue 14, targets 2 and 3).
+
+    All engines get the same float32 unit rows and the same initial codebook and run
+    ``iters`` rounds: fastclust and scikit-learn (tol=0) assign once more after the last
+    update (21 products), faiss (``niter``) is followed by the search that gives its codes,
+    oneDAL (tol=0) is asked for ``iters`` rounds. The BLAS bound is ``iters + 1`` products
+    ``X @ C.T`` of the same shape with numpy's default threads (best of 10). Every time is
+    the median of ``--repeats`` runs after a warm-up run of the same call.
+    """
     from fastclust import vq
 
     print(f"machine: {machine()}")
@@ -515,22 +542,96 @@ def bench_vq(args: argparse.Namespace) -> None:
     E = unit_rows(n, d, seed=2)
     init = E[as_generator(3).choice(n, k, replace=False)]
     C32 = init.astype(np.float32)
+    note = load_note()
+
+    def ours() -> Any:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", fc.ConvergenceWarning)
+            return vq.compress(E, k, init=init, max_iter=iters)
+
+    def ours_fit() -> Any:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", fc.ConvergenceWarning)
+            return fc.kmeans(E, k, init=init, max_iter=iters)
+
+    peers: dict[str, Callable[[], Any]] = {
+        "sklearn KMeans lloyd (tol=0)": lambda: sklearn_lloyd(E, C32, max_iter=iters),
+        "scikit-learn-intelex KMeans (oneDAL, tol=0)": lambda: sklearnex_kmeans(E, C32, iters),
+        "faiss Kmeans (+ search for the codes)": lambda: faiss_kmeans(E, C32, iters),
+    }
     t_gemm = fastest(lambda: E @ C32.T, 10)
     bound = t_gemm * (iters + 1)
-    t_fc, r = timed(lambda: vq.compress(E, k, init=init, max_iter=iters), args.repeats)
-    t_sk, sk = timed(lambda: sklearn_lloyd(E, C32, max_iter=iters), 1)
-    t_fa, fa = timed(lambda: faiss_kmeans(E, C32, iters), 1)
-    rows = [
-        [f"BLAS bound: {iters + 1} x (X @ C.T) at {t_gemm * 1e3:.1f} ms", bound, 1.0, "", ""],
-        ["fastclust vq.compress", t_fc, t_fc / bound, r.avg_cosine, r.memory_after_mb],
-        ["sklearn KMeans lloyd", t_sk, t_sk / bound, vq.average_cosine(E, sk.cluster_centers_[sk.labels_]), ""],
+    ours()
+    t_fc, r = timed(ours, args.repeats)
+    ours_fit()
+    t_fit, fit = timed(ours_fit, args.repeats)
+    rows: list[list[Any]] = [
+        [f"BLAS bound: {iters + 1} x (X @ C.T) at {t_gemm * 1e3:.1f} ms", bound, 1.0, "", "", ""],
+        [
+            "fastclust vq.compress (checks, unit rows, fit, codes, cosine)",
+            t_fc,
+            t_fc / bound,
+            r.avg_cosine,
+            r.n_iter,
+            1.0,
+        ],
+        [
+            "fastclust.kmeans (the fit alone)",
+            t_fit,
+            t_fit / bound,
+            "",
+            fit.n_iter,
+            float(np.mean(fit.labels == r.codes)),
+        ],
     ]
-    if fa is not None:
-        rows.append(["faiss Kmeans", t_fa, t_fa / bound, vq.average_cosine(E, fa[0][fa[1]]), ""])
+    for name, fn in peers.items():
+        if fn() is None:  # warm-up; None: not installed
+            rows.append([name, "not installed", "", "", "", ""])
+            continue
+        t_peer, out = timed(fn, args.repeats)
+        centres, labels, n_iter = (
+            (out[0], out[1], iters) if isinstance(out, tuple) else (out.cluster_centers_, out.labels_, out.n_iter_)
+        )
+        cos = vq.average_cosine(E, np.asarray(centres)[labels])
+        rows.append([name, t_peer, t_peer / bound, cos, n_iter, float(np.mean(labels == r.codes))])
     table(
-        f"Q5 VQ: {n:,} x {d} float32 unit rows, k={k}, {iters} rounds, same initial codebook",
-        ["engine", "seconds", "x BLAS bound", "avg cosine", "MB after"],
+        f"Q5 VQ: {n:,} x {d} float32 unit rows, k={k}, {iters} rounds, same initial codebook "
+        f"(median of {args.repeats}; {note})",
+        ["engine", "seconds", "x BLAS bound", "avg cosine", "rounds", "codes = fastclust's"],
         rows,
+    )
+
+    busy = quiet_and_loaded(ours, args.repeats)
+    t_sk_loaded = t_ox_loaded = float("nan")
+    with background_load(2):
+        t_gemm_loaded = fastest(lambda: E @ C32.T, 5)
+        t_sk_loaded = timed(peers["sklearn KMeans lloyd (tol=0)"], 1)[0]
+        if sklearnex_kmeans(E[:1000], C32[:8], 1) is not None:
+            t_ox_loaded = timed(peers["scikit-learn-intelex KMeans (oneDAL, tol=0)"], 1)[0]
+    table(
+        "The same VQ workload on a busy machine: background_load(2) = two busy processes on the 2 cores "
+        f"(fastclust: median of {args.repeats}; peers: one run, default threads)",
+        [
+            "engine",
+            "quiet, default threads",
+            "quiet, 1 thread",
+            "loaded, default threads",
+            "loaded, 1 thread",
+            "loaded default / better of the two (target <= 1.3)",
+        ],
+        [
+            [
+                "fastclust vq.compress",
+                busy["quiet"],
+                busy["quiet_1t"],
+                busy["loaded"],
+                busy["loaded_1t"],
+                busy["loaded_vs_best"],
+            ],
+            ["BLAS bound (21 products, best of 5)", bound, "", t_gemm_loaded * (iters + 1), "", ""],
+            ["sklearn KMeans lloyd", rows[3][1], "", t_sk_loaded, "", ""],
+            ["scikit-learn-intelex (oneDAL)", rows[4][1], "", t_ox_loaded, "", ""],
+        ],
     )
     default = vq.make_embeddings()
     sweep_rows = vq.sweep(default, seed=0)
@@ -545,8 +646,27 @@ def bench_vq(args: argparse.Namespace) -> None:
     )
 
 
+def cluster_accuracy(labels: np.ndarray, y_train: np.ndarray, test_labels: np.ndarray, y_test: np.ndarray) -> float:
+    """Accuracy of "each cluster votes its majority training digit" (ties to the smaller digit) on the test rows."""
+    k = int(max(labels.max(), test_labels.max())) + 1
+    votes = np.zeros((k, 10), dtype=np.int64)
+    np.add.at(votes, (labels, y_train), 1)
+    return float(np.mean(votes.argmax(1)[test_labels] == y_test))
+
+
 def bench_digits(args: argparse.Namespace) -> None:
-    from sklearn.cluster import KMeans
+    """MNIST digits by k-means (issue 14, target 4): fastclust against scikit-learn, same starts.
+
+    The first table gives both engines the same k-means++ centres (fastclust's, seed 0)
+    and the same rows (float32: pixel values, exact). Stopping rules differ and are
+    stated: fastclust stops when a round changes no label; scikit-learn (default
+    ``tol=1e-4``) stops when the centres' total squared shift falls under 1e-4 x the
+    mean feature variance, or with ``tol=0`` when the labels stop changing (the same
+    labels as fastclust then). Seconds are the fit's alone (median of ``--repeats``
+    after a warm-up); the seeding is timed on its own. The second table runs each
+    library end to end with its own k-means++ (different starts, so different rounds).
+    """
+    from sklearn.cluster import KMeans, kmeans_plusplus
 
     from fastclust import digits as fd
 
@@ -554,32 +674,95 @@ def bench_digits(args: argparse.Namespace) -> None:
     print(f"numba warm-up (cache load or compile): {warm_numba():.2f} s")
     mnist = fd.load_mnist(SHARED / "mnist")
     X_train, y_train, X_test, y_test = fd.train_test_split(mnist, 8000, seed=0)
-    rows = []
+    X32, T32 = X_train.astype(np.float32), X_test.astype(np.float32)
+    note = load_note()
+    rows, e2e = [], []
     for k in (10, 20, 50, 100, 200):
-        t_fc, clf = timed(lambda: fd.ClusterClassifier(k, seed=0).fit(X_train, y_train), 1)
+        t_seed, C0 = timed(lambda: fc.initial_centroids(X32, k, seed=0), 1)
+        t_skseed = timed(lambda: kmeans_plusplus(X32, k, random_state=0), 1)[0]
 
-        def sk_fit():
-            km = KMeans(k, random_state=0).fit(X_train)
-            votes = np.zeros((k, 10), dtype=int)
-            np.add.at(votes, (km.labels_, y_train), 1)
-            return km, votes.argmax(1)
+        def ours() -> Any:
+            return fd.ClusterClassifier(k, init=C0).fit(X32, y_train)
 
-        t_sk, (km, mapping) = timed(sk_fit, 1)
-        acc_sk = float(np.mean(mapping[km.predict(X_test)] == y_test))
-        rows.append([k, t_fc, clf.score(X_test, y_test), clf.result_.n_iter, t_sk, acc_sk, km.n_iter_, t_sk / t_fc])
+        ours()
+        t_fc, clf = timed(ours, args.repeats)
+        sk = {}
+        for tol in (1e-4, 0.0):
+
+            def fit() -> Any:
+                return KMeans(k, init=C0.astype(np.float32), n_init=1, tol=tol).fit(X32)
+
+            fit()
+            t, km = timed(fit, args.repeats)
+            sk[tol] = (t, km, cluster_accuracy(km.labels_, y_train, km.predict(T32), y_test))
+        acc = clf.score(T32, y_test)
+        rows.append(
+            [
+                k,
+                t_seed,
+                t_skseed,
+                t_fc,
+                clf.result_.n_iter,
+                acc,
+                sk[1e-4][0],
+                sk[1e-4][1].n_iter_,
+                sk[1e-4][2],
+                sk[0.0][0],
+                sk[0.0][1].n_iter_,
+                sk[0.0][2],
+                bool(np.array_equal(sk[0.0][1].labels_, clf.result_.labels)),
+                sk[1e-4][0] / t_fc,
+                sk[0.0][0] / t_fc,
+            ]
+        )
+        t_own, own = timed(lambda: fd.ClusterClassifier(k, seed=0).fit(X32, y_train), 1)
+        t_skown, skown = timed(lambda: KMeans(k, random_state=0).fit(X32), 1)
+        e2e.append(
+            [
+                k,
+                t_own,
+                own.result_.n_iter,
+                own.score(T32, y_test),
+                t_skown,
+                skown.n_iter_,
+                cluster_accuracy(skown.labels_, y_train, skown.predict(T32), y_test),
+            ]
+        )
     table(
-        "MNIST test split, 8,000 train / 2,000 held out, k-means++ (one run each)",
+        "MNIST t10k split: 8,000 train / 2,000 held out (float32 rows), same k-means++ start for both "
+        f"(fastclust's, seed 0); fastclust runs until no label changes, sklearn until tol (median of {args.repeats}; {note})",
+        [
+            "k",
+            "fastclust seeding s",
+            "sklearn seeding s",
+            "fastclust fit s",
+            "fastclust rounds (to labels unchanged)",
+            "fastclust accuracy",
+            "sklearn s (tol=1e-4)",
+            "sklearn rounds (tol=1e-4)",
+            "sklearn accuracy (tol=1e-4)",
+            "sklearn s (tol=0)",
+            "sklearn rounds (tol=0)",
+            "sklearn accuracy (tol=0)",
+            "labels = sklearn tol=0",
+            "speed-up vs tol=1e-4",
+            "speed-up vs tol=0",
+        ],
+        rows,
+    )
+    table(
+        "End to end, each library with its own k-means++ (fastclust seed 0, sklearn random_state=0, tol=1e-4): "
+        "different starts, so different rounds; one run each",
         [
             "k",
             "fastclust s",
-            "fastclust accuracy",
             "fastclust rounds",
+            "fastclust accuracy",
             "sklearn s",
-            "sklearn accuracy",
             "sklearn rounds",
-            "speed-up",
+            "sklearn accuracy",
         ],
-        rows,
+        e2e,
     )
 
 
@@ -697,13 +880,22 @@ def bench_submission(args: argparse.Namespace) -> None:
 
 
 def bench_dask(args: argparse.Namespace) -> None:
-    """2,000,000 x 64 float32 unit rows in 100,000-row chunks, k=256, 10 rounds, 2-worker LocalCluster."""
+    """2,000,000 x 64 float32 unit rows in 100,000-row chunks, k=256, 10 rounds, 2-worker LocalCluster (target 5).
+
+    The bound is 10 rounds of ``2 n k d`` flops at the sgemm rate of one block's product
+    (100,000 x 64 by 64 x 256, numpy's default threads, best of 10). fastclust's total is
+    the whole call (block checks, k-means|| start, 10 rounds); the rounds alone are a fit
+    from that start. The in-memory engine then fits the same rows from the same start:
+    labels and objective must agree. dask-ml (``--dask-ml``, minutes) runs once, the same
+    call (k-means|| start, ``max_iter=10``), on the first ``--dask-ml-rows`` rows.
+    """
     import dask.array as da
     from distributed import Client, LocalCluster
 
     from fastclust import distributed as fdist
 
     print(f"machine: {machine()}")
+    print(f"numba warm-up (cache load or compile): {warm_numba():.2f} s")
     n, d, k, iters, chunk = 2_000_000, 64, 256, 10, 100_000
     # sgemm rate of this machine, same shapes as one block's assignment
     A = unit_rows(chunk, d)
@@ -711,6 +903,7 @@ def bench_dask(args: argparse.Namespace) -> None:
     t_mm = fastest(lambda: A @ B, 10)
     rate = 2 * chunk * k * d / t_mm
     bound = 2 * n * k * d * iters / rate
+    note = load_note()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cluster = LocalCluster(
@@ -724,28 +917,148 @@ def bench_dask(args: argparse.Namespace) -> None:
             client.wait_for_workers(2)
             # warm the numba cache in the workers
             fdist.kmeans(X[:20_000].rechunk(10_000), 4, seed=0, max_iter=2, client=client)
-            t0 = time.perf_counter()
-            res = fdist.kmeans(X, k, seed=0, max_iter=iters, client=client)
-            t_fc = time.perf_counter() - t0
+            totals, fits, starts = [], [], []
+            for _ in range(args.repeats):
+                t0 = time.perf_counter()
+                res = fdist.kmeans(X, k, seed=0, max_iter=iters, client=client)
+                totals.append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                C0 = fdist.initial_centroids(X, k, seed=0, client=client)
+                starts.append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                fit = fdist.kmeans(X, k, init=C0, max_iter=iters, client=client)
+                fits.append(time.perf_counter() - t0)
+            t_fc, t_start, t_fit = (statistics.median(v) for v in (totals, starts, fits))
+            Xm = X.compute()
+            t_mem, mem = timed(lambda: fc.kmeans(Xm, k, init=C0, max_iter=iters), 1)
+            same = bool(np.array_equal(fit.labels.compute(), mem.labels))
+            rel = abs(fit.objective - mem.objective) / mem.objective
             rows = [
-                [f"BLAS bound: 2nkd x {iters} at {rate / 1e9:.1f} GFLOP/s", bound, 1.0, ""],
-                [f"fastclust.distributed (k-means|| init, {res.n_iter} rounds)", t_fc, t_fc / bound, res.objective],
+                [f"BLAS bound: 2nkd x {iters} at {rate / 1e9:.1f} GFLOP/s", bound, 1.0, "", ""],
+                [
+                    f"fastclust.distributed, whole call (k-means|| start, {res.n_iter} rounds)",
+                    t_fc,
+                    t_fc / bound,
+                    res.objective,
+                    1.0,
+                ],
+                ["  of which the k-means|| start (initial_centroids)", t_start, t_start / bound, "", ""],
+                [
+                    f"  of which the {fit.n_iter} rounds (a fit from that start)",
+                    t_fit,
+                    t_fit / bound,
+                    fit.objective,
+                    "",
+                ],
+                [
+                    f"fastclust.kmeans in memory, same start: labels identical {same}, objective rel. diff {rel:.1e}",
+                    t_mem,
+                    t_mem / bound,
+                    mem.objective,
+                    "",
+                ],
             ]
             if args.dask_ml:
                 from dask_ml.cluster import KMeans as DaskMLKMeans
 
+                m = min(args.dask_ml_rows, n)
+                Xs = X[:m].persist()
                 t0 = time.perf_counter()
-                km = DaskMLKMeans(n_clusters=k, init="k-means||", max_iter=iters, random_state=0).fit(X)
+                km = DaskMLKMeans(n_clusters=k, init="k-means||", max_iter=iters, random_state=0).fit(Xs)
                 t_ml = time.perf_counter() - t0
-                rows.append(["dask-ml KMeans (k-means||)", t_ml, t_ml / bound, float(km.inertia_)])
+                t0 = time.perf_counter()
+                fdist.kmeans(Xs, k, seed=0, max_iter=iters, client=client)
+                t_small = time.perf_counter() - t0
+                rows.append(
+                    [
+                        f"dask-ml KMeans (k-means||, max_iter={iters}, {km.n_iter_} rounds) on {m:,} rows, one run",
+                        t_ml,
+                        t_ml / (bound * m / n),
+                        float(km.inertia_),
+                        f"{t_ml / t_small:.1f}x fastclust's {t_small:.2f} s on the same {m:,} rows",
+                    ]
+                )
             else:
-                rows.append(["dask-ml KMeans (k-means||)", "not run (--dask-ml)", "", ""])
+                rows.append(["dask-ml KMeans (k-means||)", "not run (--dask-ml)", "", "", ""])
         finally:
             client.close()
             cluster.close()
     table(
-        f"Dask: {n:,} x {d} float32 unit rows, {chunk:,}-row chunks, k={k}, {iters} rounds, 2-worker LocalCluster",
-        ["engine", "seconds", "x bound", "objective"],
+        f"Dask: {n:,} x {d} float32 unit rows, {chunk:,}-row chunks, k={k}, {iters} rounds, 2-worker LocalCluster "
+        f"(median of {args.repeats}; {note})",
+        ["engine", "seconds", "x bound", "objective", "dask-ml / fastclust"],
+        rows,
+    )
+
+
+def bench_threads(args: argparse.Namespace) -> None:
+    """Calibrates the thread policy (fastclust._threads.PARALLEL_WORK): the wide path's rounds with 1 and 2 threads.
+
+    Each shape is fitted for a few rounds from a fixed init with the policy forced to go
+    parallel whenever it may, with one and with two numba threads, on a quiet machine
+    and under ``background_load(2)``. ``work`` is what the policy weighs (n d (k + 24)
+    multiply-adds); the last column is what the policy picks for it.
+    """
+    from fastclust import _memory, _threads
+
+    print(f"machine: {machine()}")
+    print(f"numba warm-up (cache load or compile): {warm_numba():.2f} s")
+    shapes = [(9216, 64, 8), (9216, 784, 10), (8000, 784, 20), (8000, 784, 50), (8000, 784, 200), (46080, 64, 64)]
+    shapes.append((200_000, 64, 256))
+    rounds = 8
+    fits = []
+    for n, d, k in shapes:
+        X = as_generator(n + d + k).normal(size=(n, d)).astype(np.float32)
+        init = X[as_generator(k).choice(n, k, replace=False)].astype(np.float64)
+        fits.append((n, d, k, X, init))
+
+    def per_round(X: np.ndarray, init: np.ndarray) -> float:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", fc.ConvergenceWarning)
+            t0 = time.perf_counter()
+            res = fc.kmeans(X, init.shape[0], init=init, max_iter=rounds, backend="numba")
+            return (time.perf_counter() - t0) / (res.n_iter + 1)
+
+    saved = _threads.PARALLEL_WORK
+    _threads.PARALLEL_WORK = 1  # forced: every pass with two units or more goes parallel
+    times: dict[tuple[int, str, int], float] = {}
+    try:
+        for label, load in (("quiet", 0), ("loaded", 2)):
+            ctx = background_load(load) if load else contextmanager(lambda: (yield))()
+            with ctx:
+                for i, (_, _, _, X, init) in enumerate(fits):
+                    per_round(X, init)
+                    for threads in (1, 2):
+                        with numba_threads(threads):
+                            times[i, label, threads] = statistics.median(
+                                per_round(X, init) for _ in range(args.repeats)
+                            )
+    finally:
+        _threads.PARALLEL_WORK = saved
+    rows = []
+    for i, (n, d, k, _, _) in enumerate(fits):
+        work = n * d * (k + _memory.WIDE_EXTRA_COLUMNS)
+        units = -(-n // _memory.WIDE_BLOCK_ROWS)
+        q1, q2, l1, l2 = (times[i, lab, t] * 1e3 for lab in ("quiet", "loaded") for t in (1, 2))
+        rows.append(
+            [f"{n:,} x {d}, k={k}", f"{work:.3g}", units, q1, q2, q1 / q2, l1, l2, l2 / l1]
+            + [_threads.threads_for(work, units, 2)]
+        )
+    table(
+        f"Thread policy calibration: ms per round of the wide path (median of {args.repeats}), "
+        f"PARALLEL_WORK = 2^{int(np.log2(saved))}",
+        [
+            "shape",
+            "work",
+            "units",
+            "quiet 1 thread",
+            "quiet 2 threads",
+            "quiet speed-up",
+            "loaded 1 thread",
+            "loaded 2 threads",
+            "loaded 2t / 1t",
+            "policy's threads",
+        ],
         rows,
     )
 
@@ -870,6 +1183,7 @@ def bench_report(args: argparse.Namespace) -> None:
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
+    "threads": bench_threads,
     "dask": bench_dask,
     "submission": bench_submission,
     "vq": bench_vq,
@@ -888,6 +1202,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats per cell (median reported)")
     parser.add_argument("--quick", action="store_true", help="skip the large generated inputs")
     parser.add_argument("--dask-ml", action="store_true", help="also time dask-ml's KMeans (slow: minutes)")
+    parser.add_argument(
+        "--dask-ml-rows", type=int, default=2_000_000, help="rows dask-ml gets (and fastclust beside it)"
+    )
     args = parser.parse_args(argv)
     for name, fn in COMMANDS.items():
         if args.what in (name, "all"):

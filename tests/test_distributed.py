@@ -40,6 +40,20 @@ def test_threaded_equals_in_memory(metric, chunks):
     assert res.labels.chunks[0] == da.from_array(X, chunks=(chunks, 6)).chunks[0]
 
 
+@pytest.mark.parametrize("chunks", [6000, 10_000, 4608])
+def test_wide_float32_threaded_equals_in_memory(chunks):
+    """Wide float32 data takes the fused BLAS pass on every block; tasks run one thread each."""
+    rng = np.random.default_rng(11)
+    X = (rng.normal(size=(15_000, 24)) + rng.integers(0, 5, size=(15_000, 1)) * 2.0).astype(np.float32)
+    init = X[rng.choice(len(X), 8, replace=False)].astype(np.float64)
+    res = fdist.kmeans(da.from_array(X, chunks=(chunks, 24)), 8, init=init)
+    ref = fc.kmeans(X, 8, init=init)
+    assert_same(res, ref)
+    # float32 products: rows near a block's edge sit in a shorter product there, which BLAS may round
+    # differently in the last bit (the labels above do not move)
+    assert res.objective == pytest.approx(ref.objective, rel=1e-6)
+
+
 def test_exact_medians_with_many_ties():
     X = blobs(3001, 3, integer=True)
     init = X[:6] + 0.25
@@ -91,6 +105,15 @@ def test_local_cluster_equals_in_memory(client, metric):
     init = X[:6].copy()
     res = fdist.kmeans(da.from_array(X, chunks=(1300, 5)), 6, init=init, metric=metric, client=client)
     assert_same(res, fc.kmeans(X, 6, init=init, metric=metric))
+
+
+@pytest.mark.slow
+def test_local_cluster_wide_float32_equals_in_memory(client):
+    rng = np.random.default_rng(12)
+    X = (rng.normal(size=(12_000, 32)) + rng.integers(0, 4, size=(12_000, 1)) * 2.0).astype(np.float32)
+    init = X[:7].astype(np.float64)
+    res = fdist.kmeans(da.from_array(X, chunks=(5000, 32)), 7, init=init, client=client)
+    assert_same(res, fc.kmeans(X, 7, init=init))
 
 
 @pytest.mark.slow

@@ -57,6 +57,7 @@ def test_twins_take_the_same_arguments_and_use_them_all():
     names = [
         "argmin_shifted",
         "assign_bounded",
+        "assign_sums_blas",
         "assign_tracked",
         "cluster_medians",
         "cluster_sums",
@@ -179,6 +180,61 @@ def test_argmin_shifted_twins_identical(inputs, h_dtype):
     h = (0.5 * (np.asarray(C, dtype=np.float64) ** 2).sum(1)).astype(h_dtype)
     for a, b in zip(kernels.argmin_shifted(P, h), ref.argmin_shifted(P, h), strict=True):
         same(a, b)
+
+
+def fused_inputs(X, C, duplicate):
+    """What the wide path hands :func:`assign_sums_blas`: C-contiguous data, centres transposed in its dtype."""
+    X = np.ascontiguousarray(X)
+    Cx = np.array(C, dtype=X.dtype)
+    if duplicate and Cx.shape[0] > 1:
+        Cx[-1] = Cx[0]  # an exact tie between the first and the last centre: the first must win
+    CT = np.ascontiguousarray(Cx.T)
+    h = 0.5 * np.einsum("ij,ij->i", Cx, Cx)
+    sq = np.einsum("ij,ij->i", X, X, dtype=np.float64)
+    return X, CT, h, sq
+
+
+@needs_numba
+@CONTRACT
+@given(kernel_inputs(), st.sampled_from([1, 3, 256]), st.booleans(), st.booleans())
+def test_assign_sums_blas_twins_identical(inputs, chunk, with_sums, duplicate):
+    X, C, w, labels, k, _ = inputs
+    X, CT, h, sq = fused_inputs(X, C, duplicate)
+    n = X.shape[0]
+    for start, stop in ((0, n), (n // 3, n)):
+        if start == stop:
+            continue
+        want = ref.assign_sums_blas(X, CT, h, sq, w, np.full(n, k - 1), start, stop, chunk, with_sums)
+        # no hint, the right labels as hints, and arbitrary ones: only speed may differ
+        right = np.zeros(n, dtype=np.int64)
+        right[start:stop] = want[0]
+        for hint in (np.full(n, k - 1), right, labels):
+            got = kernels.assign_sums_blas(X, CT, h, sq, w, hint, start, stop, chunk, with_sums)
+            for a, b in zip(got, want, strict=True):
+                same(a, b)
+
+
+@pytest.mark.parametrize("impl", ["numpy", pytest.param("numba", marks=needs_numba)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_assign_sums_blas_is_chunked_argmin_and_ordered_sums(impl, dtype):
+    """The fused pass = argmin_shifted on the same chunks + cluster_sums of the rows, bit for bit."""
+    ops = ref if impl == "numpy" else kernels
+    rng = np.random.default_rng(3)
+    X = rng.integers(0, 3, size=(700, 20)).astype(dtype)  # integer data: exact ties between centres
+    C = X[rng.choice(700, 9, replace=False)].astype(np.float64) + rng.choice([0.0, 0.5], size=(9, 20))
+    X, CT, h, sq = fused_inputs(X, C, duplicate=True)
+    w = rng.choice([0.0, 0.5, 1.0, 3.0], size=700)
+    hint = np.random.default_rng(4).integers(0, 9, size=700)
+    labels, dist, sums = ops.assign_sums_blas(X, CT, h, sq, w, hint, 100, 700, 64, True)
+    for s in range(100, 700, 64):
+        want, score = ref.argmin_shifted(X[s : s + 64] @ CT, h)
+        np.testing.assert_array_equal(labels[s - 100 : s - 36], want)
+        np.testing.assert_array_equal(dist[s - 100 : s - 36], np.maximum(sq[s : s + 64] + 2.0 * score.astype(float), 0))
+    assert (labels != 8).all()  # centre 8 duplicates centre 0: it never wins
+    same(sums, ref.cluster_sums(X[100:], w[100:], labels, 9))
+    assert ops.assign_sums_blas(X, CT, h, sq, w, hint, 0, 700, 64, False)[2].shape == (0, 20)
+    with pytest.raises(ValueError, match="hint"):
+        ops.assign_sums_blas(X, CT, h, sq, w, hint + 9, 0, 700, 64, False)
 
 
 @pytest.mark.parametrize("impl", ["numpy", pytest.param("numba", marks=needs_numba)])

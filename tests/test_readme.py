@@ -109,7 +109,9 @@ def test_fastclust_shell_block_runs_as_pasted(block: Block, tmp_path):
         assert argv[0] == "fastclust", f"README.md line {block.line}: a fastclust block mixes in {command!r}"
         if argv[1:2] == ["report"] and not importlib.util.find_spec("typst"):
             # the numpy-only tox env installs the dev extra alone; the report's PDF needs the reports extra
-            pytest.skip(f"README.md line {block.line}: {command!r} typesets with typst (extra 'reports'), not installed")
+            pytest.skip(
+                f"README.md line {block.line}: {command!r} typesets with typst (extra 'reports'), not installed"
+            )
         proc = subprocess.run([*_fastclust(), *argv[1:]], cwd=tmp_path, capture_output=True, text=True, timeout=TIMEOUT)
         assert proc.returncode == 0, f"README.md line {block.line}: {command!r} failed:\n{proc.stderr[-3000:]}"
         assert "Traceback" not in proc.stderr
