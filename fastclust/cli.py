@@ -669,13 +669,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(
         "report",
         "every homework deliverable: PDF, figures, CSV tables (= reports/run_all.py)",
-        "Every homework deliverable: report.pdf, PNG figures, CSV tables and summary.md. Course files\n"
-        "missing from --data are replaced by embedded stand-ins, and page 1 lists each substitution.",
+        "Every homework deliverable: report.pdf, its source report.typ, figures (SVG plots, PNG pictures),\n"
+        "CSV tables and summary.md. Course files missing from --data are replaced by embedded stand-ins,\n"
+        "and page 1 lists each substitution.",
         _example("fastclust report --data demo --quick", "fastclust report --data ~/course/homework1 --out my-report"),
     )
     p.add_argument(
         "--data",
-        help="folder with the course files (else $FASTCLUST_DATA, else the repo's data/, else embedded stand-ins)",
+        help="folder with the course files (else $FASTCLUST_DATA, else ./data if it holds one, else embedded stand-ins)",
     )
     p.add_argument("--out", default=DEFAULT_OUT, help="output folder, relative to the current directory")
     p.add_argument("--quick", action="store_true", help="smaller grids: a smoke run that still makes every page")

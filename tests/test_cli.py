@@ -337,6 +337,34 @@ def test_report_writes_under_the_current_directory_and_accepts_both_progress_pro
     assert cli.DEFAULT_OUT == os.path.join("reports", "out") and not os.path.isabs(cli.DEFAULT_OUT)
 
 
+def test_run_all_script_is_fastclust_report(tmp_path, monkeypatch, capsys):
+    """reports/run_all.py is the same command: same call, same output folder, same one-line errors."""
+    import importlib.util
+
+    from fastclust import report
+
+    spec = importlib.util.spec_from_file_location("run_all", ROOT / "reports" / "run_all.py")
+    assert spec is not None and spec.loader is not None
+    run_all = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run_all)
+    calls = {}
+
+    def fake_build_report(data, out, *, quick, seed, progress):
+        calls.update(data=data, out=Path(out), quick=quick, seed=seed)
+        Path(out, "report.pdf").write_bytes(b"%PDF")
+        return Path(out, "report.pdf")
+
+    monkeypatch.setattr(report, "build_report", fake_build_report)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "course").mkdir()
+    assert run_all.main(["--data", "course", "--seed", "3"]) == 0
+    assert calls == {"data": "course", "out": Path("reports", "out"), "quick": False, "seed": 3}
+    assert "wrote reports/out/report.pdf" in capsys.readouterr().out
+    assert run_all.main(["--data", "missing"]) == 2
+    assert _one_error_line(capsys) == "fastclust: error: --data missing: no such folder\n"
+    assert run_all.main(["--seed", "-1"]) == 2
+
+
 # ---------------------------------------------------------------------------------------------
 # progress bar and compile note
 # ---------------------------------------------------------------------------------------------
