@@ -6,6 +6,7 @@ Each checker either returns a clean array/scalar or raises a
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any
 
@@ -43,6 +44,26 @@ def check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
         raise FastclustError(f"{name} must be an integer >= {minimum}, got {value!r} ({type(value).__name__})")
     if int(value) < minimum:
         raise FastclustError(f"{name} must be an integer >= {minimum}, got {int(value)}")
+    return int(value)
+
+
+def check_whole_number(value: Any, name: str, minimum: int = 1) -> int:
+    """Return ``value`` as a Python int if it is a whole number >= ``minimum`` (3, 3.0, ``np.int64(3)``).
+
+    The lenient twin of :func:`check_positive_int`, for interfaces that others
+    define (the course's grader passes ``num_clusters`` as it likes): an
+    integral float is accepted, a fractional one (2.7) refused, never truncated.
+    """
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise FastclustError(f"{name} must be a whole number >= {minimum}, got {value!r} ({type(value).__name__})")
+    if not isinstance(value, numbers.Integral):
+        as_float = float(value)
+        if not (math.isfinite(as_float) and as_float.is_integer()):
+            raise FastclustError(f"{name} must be a whole number >= {minimum}, got {value!r} (it is not rounded)")
+    if int(value) < minimum:
+        raise FastclustError(f"{name} must be a whole number >= {minimum}, got {value!r}")
     return int(value)
 
 

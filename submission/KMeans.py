@@ -44,6 +44,7 @@ import numpy as np
 # fastclust imports: begin (reports/make_submission.py points this block at the embedded copy)
 import fastclust as fc
 from fastclust import image as fi
+from fastclust._validation import check_whole_number
 from fastclust.errors import FastclustError
 
 # fastclust imports: end
@@ -57,21 +58,6 @@ DEFAULT_IMAGE = "landscape.png"
 #: ``norm_distance`` -> fastclust's metric name: 2 is Lloyd's k-means, 1 is k-medians.
 METRICS = {2: "l2", 1: "l1"}
 HERE = Path(__file__).resolve().parent
-
-
-def _whole_number(value: Any, name: str, minimum: int = 1) -> int:
-    """``value`` as an int if it is a whole number >= ``minimum`` (3, 3.0, np.int64(3)); never truncated."""
-    if isinstance(value, np.ndarray) and value.ndim == 0:
-        value = value.item()
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise FastclustError(f"{name} must be a whole number >= {minimum}, got {value!r} ({type(value).__name__})")
-    if not isinstance(value, numbers.Integral):
-        as_float = float(value)
-        if not (math.isfinite(as_float) and as_float.is_integer()):
-            raise FastclustError(f"{name} must be a whole number >= {minimum}, got {value!r} (it is not rounded)")
-    if int(value) < minimum:
-        raise FastclustError(f"{name} must be a whole number >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _metric(norm_distance: Any) -> str:
@@ -175,7 +161,7 @@ class KMeansImpl:
             ``k_requested, k_final, seed, metric, init, objective, mse, psnr,
             converged, stop_reason, backend, distinct_colours``.
         """
-        k = _whole_number(num_clusters, "num_clusters")
+        k = check_whole_number(num_clusters, "num_clusters")
         metric = _metric(norm_distance)
         rgb, alpha = _rgb_view(pixels)
         t0 = perf_counter()

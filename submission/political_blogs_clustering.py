@@ -22,17 +22,14 @@ imports an embedded, numpy-only copy of fastclust instead of an installed one.
 
 from __future__ import annotations
 
-import math
-import numbers
 import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 # fastclust imports: begin (reports/make_submission.py points this block at the embedded copy)
 from fastclust import graph as fg
 from fastclust import spectral as fs
+from fastclust._validation import check_whole_number
 from fastclust.errors import FastclustError
 
 # fastclust imports: end
@@ -43,21 +40,6 @@ __all__ = ["SEED", "PoliticalBlogsClustering"]
 SEED = 0
 NODES, EDGES = "nodes.txt", "edges.txt"
 HERE = Path(__file__).resolve().parent
-
-
-def _whole_number(value: Any, name: str, minimum: int = 1) -> int:
-    """``value`` as an int if it is a whole number >= ``minimum`` (2, 2.0, np.int64(2)); never truncated."""
-    if isinstance(value, np.ndarray) and value.ndim == 0:
-        value = value.item()
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise FastclustError(f"{name} must be a whole number >= {minimum}, got {value!r} ({type(value).__name__})")
-    if not isinstance(value, numbers.Integral):
-        as_float = float(value)
-        if not (math.isfinite(as_float) and as_float.is_integer()):
-            raise FastclustError(f"{name} must be a whole number >= {minimum}, got {value!r} (it is not rounded)")
-    if int(value) < minimum:
-        raise FastclustError(f"{name} must be a whole number >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def search_folders() -> list[Path]:
@@ -127,7 +109,7 @@ class PoliticalBlogsClustering:
             cluster's majority label (0 liberal, 1 conservative; a tie takes 0)
             as a Python int; rates are Python floats rounded to 2 decimals.
         """
-        k = _whole_number(num_clusters, "num_clusters")
+        k = check_whole_number(num_clusters, "num_clusters")
         g = self.graph()
         n = g.adjacency.shape[0]
         if k > n:
