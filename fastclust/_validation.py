@@ -58,13 +58,16 @@ def check_whole_number(value: Any, name: str, minimum: int = 1) -> int:
         value = value.item()
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise FastclustError(f"{name} must be a whole number >= {minimum}, got {value!r} ({type(value).__name__})")
-    if not isinstance(value, numbers.Integral):
+    if isinstance(value, numbers.Integral):
+        whole = int(value)
+    else:
         as_float = float(value)
         if not (math.isfinite(as_float) and as_float.is_integer()):
             raise FastclustError(f"{name} must be a whole number >= {minimum}, got {value!r} (it is not rounded)")
-    if int(value) < minimum:
+        whole = int(as_float)
+    if whole < minimum:
         raise FastclustError(f"{name} must be a whole number >= {minimum}, got {value!r}")
-    return int(value)
+    return whole
 
 
 def _describe_first_nonfinite(arr: np.ndarray) -> str:
