@@ -27,10 +27,20 @@ import numpy as np
 from . import graph as fg
 from . import vq
 from ._io import atomic_write_bytes, atomic_write_text
+from ._landscape import LANDSCAPE_HEIGHT, LANDSCAPE_WIDTH, make_landscape
 from ._validation import spawn
 from .errors import FastclustError
 
-__all__ = ["DEMO_FILES", "write_blog_like_graph", "write_demo_data", "write_demo_embeddings", "write_demo_image"]
+__all__ = [
+    "DEMO_FILES",
+    "LANDSCAPE_HEIGHT",
+    "LANDSCAPE_WIDTH",
+    "make_landscape",
+    "write_blog_like_graph",
+    "write_demo_data",
+    "write_demo_embeddings",
+    "write_demo_image",
+]
 
 #: What :func:`write_demo_data` writes: role -> file name.
 DEMO_FILES = {"image": "china.bmp", "nodes": "nodes.txt", "edges": "edges.txt", "embeddings": "AImodel.npy"}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import base64
+import hashlib
 import importlib.util
 import json
 import re
@@ -238,6 +239,27 @@ def test_the_zip_never_imports_numba_even_where_it_is_installed(ms, built, km, p
         assert backend == "numpy"
         assert labels == here["class"].ravel().tolist() and centroids == here["centroid"].tolist()
     assert out["blogs"] == pb.PoliticalBlogsClustering(*blog_files).find_majority_labels(2)
+
+
+def test_the_default_image_survives_a_grader_that_copies_only_the_modules(built, tmp_path):
+    """Only KMeans.py in the grader's folder, python -I, numba blocked: load_image() still gives landscape.png's pixels."""
+    folder = tmp_path / "py_only"
+    folder.mkdir()
+    with zipfile.ZipFile(built) as zf:
+        (folder / "KMeans.py").write_bytes(zf.read("KMeans.py"))
+    probe = (
+        "import sys; sys.modules['numba'] = None; sys.path.insert(0, '.')\n"
+        "import hashlib, KMeans\n"
+        "img = KMeans.KMeansImpl().load_image()\n"
+        "print(img.shape, img.dtype, hashlib.sha256(img.tobytes()).hexdigest())\n"
+        "try:\n    KMeans.KMeansImpl().load_image('mine.png')\nexcept ValueError as e:\n    print('refused', 'mine.png' in str(e))\n"
+    )
+    proc = subprocess.run([sys.executable, "-I", "-c", probe], cwd=folder, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with Image.open(SUBMISSION / "landscape.png") as opened:
+        pixels = np.asarray(opened.convert("RGB"))
+    want = f"{pixels.shape} uint8 {hashlib.sha256(pixels.tobytes()).hexdigest()}"
+    assert proc.stdout.splitlines() == [want, "refused True"]
 
 
 # ---------------------------------------------------------------------------------------------
