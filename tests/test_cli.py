@@ -477,6 +477,19 @@ def test_warm_up_refuses_unknown_workloads():
     assert set(WORKLOADS) == {"image-l2", "image-l1", "graph", "spectral", "vq", "digits"}
 
 
+def test_warm_up_fits_raise_no_warning_of_their_own():
+    """The CLI shows warm-up's warnings unfiltered: its tiny fits must converge quietly."""
+    import warnings
+
+    from fastclust._warmup import warm_up
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warm_up()
+    ours = [w for w in caught if issubclass(w.category, (UserWarning, RuntimeWarning))]
+    assert not ours, [str(w.message) for w in ours]
+
+
 def test_no_bare_except_in_the_cli():
     source = (ROOT / "fastclust" / "cli.py").read_text()
     assert not re.search(r"except\s*(Exception|BaseException)?\s*(as \w+)?:", source)
