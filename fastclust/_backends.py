@@ -48,6 +48,8 @@ def resolve_backend(backend: str, work: float | None = None) -> tuple[str, Modul
     check_choice(backend, "backend", BACKENDS)
     if backend == "auto":
         if work is not None and "numba" not in _cache and _auto_work + work < AUTO_NUMBA_WORK:
+            # unlocked: concurrent callers may lose an addition, which only delays numba's
+            # import a little; both backends give the same results
             _auto_work += work
             backend = "numpy"
         else:

@@ -99,8 +99,9 @@ def argmin_shifted(P, half_norms):
     """Row-wise argmin of ``half_norms[j] - P[i, j]`` (the course's vectorised L2 rule).
 
     With ``P[i, j] = x_i . c_j`` and ``half_norms[j] = |c_j|^2 / 2`` the argmin is the
-    nearest centre. Runs without the GIL so the engine can give each thread its
-    own chunk while that chunk's products are still in cache.
+    nearest centre. The library's passes apply this rule inside
+    :func:`assign_sums_blas`, chunk by chunk; this kernel states it on its own
+    (the numpy twin of the fused pass is built from it, and tests compare both).
 
     Parameters
     ----------

@@ -31,12 +31,16 @@ feature (the histogram's width). Everything else keeps the general path.
 a few threads. The kernels release the GIL and have no barrier inside a round,
 so on a busy machine a descheduled thread delays only its own fit. And
 :func:`serial_if_small` keeps numba's parallel kernels on one thread during
-small direct-path fits, whose rounds are too short to pay for a barrier. These
-two are this module's own thread rules (a shared policy may absorb them).
+small direct-path fits, whose rounds are too short to pay for a barrier. Both
+take numba's thread count as the budget, as :mod:`fastclust._threads` (the wide
+path's policy) does; :func:`fit_workers` also caps it by the CPUs this process
+may use, since its threads are whole fits rather than shares of one pass.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
 import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -239,11 +243,34 @@ def serial_if_small(rows: InMemoryRows, k: int) -> Iterator[None]:
         numba.set_num_threads(before)
 
 
+@functools.lru_cache(maxsize=1)
+def _threadsafe_numba() -> bool:
+    """Whether numba's parallel kernels may be launched from several threads at once.
+
+    numba's fallback threading layer, workqueue, aborts the process when they are
+    (numba picks TBB, then OpenMP, then workqueue); the fits of :func:`map_fits`
+    may reach a parallel kernel (k-means++ seeding), so without TBB or OpenMP
+    they run one after another.
+    """
+    from numba import config
+
+    if str(getattr(config, "THREADING_LAYER", "default")).lower() == "workqueue":
+        return False
+    for layer in ("tbbpool", "omppool"):
+        try:
+            importlib.import_module(f"numba.np.ufunc.{layer}")
+        except ImportError:
+            continue
+        return True
+    return False
+
+
 def fit_workers(backend: str, n_tasks: int) -> int:
     """Threads for ``n_tasks`` independent fits: numba's thread count (``NUMBA_NUM_THREADS``,
     ``numba.set_num_threads``) capped by the CPUs this process may use; 1 for the numpy backend,
-    whose work holds the GIL, and for a single task."""
-    if backend != "numba" or n_tasks <= 1:
+    whose work holds the GIL, for a single task, and where numba's threading layer is not
+    thread-safe (:func:`_threadsafe_numba`)."""
+    if backend != "numba" or n_tasks <= 1 or not _threadsafe_numba():
         return 1
     import numba
 
@@ -267,8 +294,17 @@ def map_fits(fn: Callable[[T], R], items: Iterable[T], backend: str) -> Iterator
     if workers == 1:
         yield from map(fn, todo)
         return
+
+    def one(item: T) -> R:
+        # a worker runs whole fits: any parallel kernel inside one gets a single thread
+        # (a new thread starts at numba's default count; workers x threads would oversubscribe)
+        import numba
+
+        numba.set_num_threads(1)
+        return fn(item)
+
     pool = ThreadPoolExecutor(workers, thread_name_prefix="fastclust-fit")
-    futures = [pool.submit(fn, item) for item in todo]
+    futures = [pool.submit(one, item) for item in todo]
     try:
         for future in futures:
             yield future.result()

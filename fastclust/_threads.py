@@ -1,6 +1,6 @@
 """The thread policy of the wide (BLAS) path: how many threads a pass gets, and how they share it.
 
-The rule, in four parts (issue 14):
+The rule, in five parts (issue 14):
 
 1. **Parallel only where a round's work pays for it.** A pass gets one thread
    per :data:`PARALLEL_WORK` of its work, counted in multiply-adds of products
@@ -99,6 +99,8 @@ def budget() -> int:
 
 def threads_for(work: float, units: int, limit: int | None = None) -> int:
     """Threads for a pass of ``work`` multiply-adds split into ``units`` independent units (rule 1 and 2)."""
+    if work < 2 * PARALLEL_WORK:  # before budget(): a small pass never imports numba (cold start)
+        return 1
     cap = budget() if limit is None else limit
     return max(1, min(cap, units, int(work // PARALLEL_WORK)))
 
@@ -187,6 +189,38 @@ class Team:
             self._pool = None
 
 
+_blas_lock = threading.Lock()
+_blas_holders = 0
+_blas_restore: Any = None
+
+
+@contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    """BLAS limited to one thread while any fit in this process holds it.
+
+    BLAS's thread count is process-wide: fits entering and leaving on several
+    threads must not restore each other's values. The first holder saves and
+    limits it, the last one restores it.
+    """
+    global _blas_holders, _blas_restore
+    controller = _blas_controller()
+    if controller is None:
+        yield
+        return
+    with _blas_lock:
+        if _blas_holders == 0:
+            _blas_restore = controller.limit(limits=1, user_api="blas")
+        _blas_holders += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_holders -= 1
+            if _blas_holders == 0:
+                _blas_restore.restore_original_limits()
+                _blas_restore = None
+
+
 @contextmanager
 def session(size: int | None = None, *, single_blas: bool = True) -> Iterator[Team]:
     """A :class:`Team` of ``size`` threads (default: :func:`budget`) and, with ``single_blas``, BLAS
@@ -194,9 +228,8 @@ def session(size: int | None = None, *, single_blas: bool = True) -> Iterator[Te
     team = Team(budget() if size is None else size)
     with ExitStack() as stack:
         stack.callback(team.close)
-        controller = _blas_controller() if single_blas else None
-        if controller is not None:
-            stack.enter_context(controller.limit(limits=1, user_api="blas"))
+        if single_blas:
+            stack.enter_context(_one_blas_thread())
         yield team
 
 

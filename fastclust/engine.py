@@ -23,7 +23,7 @@ from . import _lloyd, seeding
 from ._backends import BACKENDS, resolve_backend
 from ._lloyd import EMPTY_POLICIES
 from ._lowdim import integer_rows, serial_if_small
-from ._memory import Assigner, in_memory_rows, largest_magnitude, make_block
+from ._memory import Assigner, in_memory_rows, largest_magnitude, make_block, uses_blas
 from ._repr import short_repr
 from ._scale import Scale
 from ._validation import (
@@ -36,7 +36,7 @@ from ._validation import (
     refuse_masked,
 )
 from .errors import ConvergenceWarning, FastclustError
-from .metrics import METRICS, get_metric
+from .metrics import METRICS, Metric, get_metric
 from .seeding import INITS
 
 __all__ = [
@@ -97,6 +97,13 @@ class KMeansResult:
     init: str
     stop_reason: str
     initial_centroids: np.ndarray = field(repr=False)
+
+
+def _cold_start_work(n: int, d: int, k: int, metric: Metric) -> float | None:
+    """The work ``backend='auto'`` may count toward its numpy cold start (see :func:`resolve_backend`),
+    or None for a BLAS-path fit: numba's ``np.dot`` calls SciPy's BLAS, numpy's its own, and the
+    two builds need not round alike, so such a fit always takes numba where it is installed."""
+    return None if uses_blas(n, d, metric) else float(n) * d * k
 
 
 def kmeans(
@@ -180,7 +187,7 @@ def kmeans(
     check_choice(backend, "backend", BACKENDS)
     X = check_data(X)
     k = check_positive_int(k, "k")
-    backend_name, _ = resolve_backend(backend, work=float(X.shape[0]) * X.shape[1] * k)
+    backend_name, _ = resolve_backend(backend, work=_cold_start_work(X.shape[0], X.shape[1], k, m))
     if max_iter is not None:
         max_iter = check_positive_int(max_iter, "max_iter")
     w = check_weights(sample_weight, X.shape[0])
@@ -242,7 +249,7 @@ def assign(X: Any, centroids: Any, *, metric: str = "l2", backend: str = "auto")
     check_choice(backend, "backend", BACKENDS)
     X = check_data(X)
     C = check_data(centroids, name="centroids")
-    backend_name, ops = resolve_backend(backend, work=float(X.shape[0]) * X.shape[1] * C.shape[0])
+    backend_name, ops = resolve_backend(backend, work=_cold_start_work(X.shape[0], X.shape[1], C.shape[0], m))
     if C.shape[1] != X.shape[1]:
         raise FastclustError(f"centroids have {C.shape[1]} features but X has {X.shape[1]}")
     block = make_block(X, None, m)

@@ -222,6 +222,19 @@ def test_auto_runs_small_fits_on_numpy_until_numba_pays():
     assert out.stdout.split() == (["numba", "True"] if fc.numba_available() else ["numpy", "False"])
 
 
+def test_auto_gives_blas_path_fits_to_numba_even_when_small():
+    """numba's np.dot and numpy's @ may use different BLAS builds: a BLAS-path fit never takes the cold-start numpy route."""
+    code = (
+        "import numpy as np, fastclust as fc\n"
+        "X = np.random.default_rng(0).normal(size=(4096, 16)).astype(np.float32)\n"
+        "print(fc.kmeans(X, 8, seed=0, max_iter=3).backend)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["numba" if fc.numba_available() else "numpy"]
+
+
 def test_import_without_numba_uses_numpy_backend():
     code = (
         "import sys; sys.modules['numba'] = None\n"

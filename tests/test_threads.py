@@ -214,3 +214,67 @@ def test_a_one_off_assign_holds_no_threads_or_limits_afterwards():
     np.testing.assert_array_equal(dist, fc.assign(X, C, backend="numpy")[1])
     assert threading.active_count() == before  # the team of a one-off pass is gone with it
     assert _memory.Assigner  # the module imports without starting anything
+
+
+def test_blas_limit_is_held_until_the_last_of_overlapping_fits_leaves():
+    """BLAS's thread count is process-wide: a fit leaving must not restore it under another one still running."""
+    controller = _threads._blas_controller()
+    if controller is None or not controller.select(user_api="blas").lib_controllers:
+        pytest.skip("no BLAS visible to threadpoolctl")
+
+    def blas_threads() -> int:
+        return min(c.num_threads for c in controller.select(user_api="blas").lib_controllers)
+
+    before = blas_threads()
+    first, second = _threads._one_blas_thread(), _threads._one_blas_thread()
+    first.__enter__()
+    second.__enter__()
+    assert blas_threads() == 1
+    first.__exit__(None, None, None)  # the first fit ends while the second still runs
+    assert blas_threads() == 1
+    second.__exit__(None, None, None)
+    assert blas_threads() == before and _threads._blas_holders == 0
+
+
+@needs_numba
+def test_independent_fits_run_one_after_another_on_numbas_workqueue_layer(monkeypatch):
+    """workqueue aborts the process when parallel kernels start from several threads: map_fits then uses one."""
+    import numba
+
+    from fastclust import _lowdim
+
+    monkeypatch.setattr(numba.config, "THREADING_LAYER", "workqueue")
+    _lowdim._threadsafe_numba.cache_clear()
+    try:
+        assert _lowdim.fit_workers("numba", 8) == 1
+        assert list(_lowdim.map_fits(lambda x: x * x, range(5), "numba")) == [0, 1, 4, 9, 16]
+    finally:
+        monkeypatch.undo()
+        _lowdim._threadsafe_numba.cache_clear()
+
+
+@needs_numba
+def test_workers_of_independent_fits_give_numbas_kernels_one_thread(monkeypatch):
+    import numba
+
+    from fastclust import _lowdim
+
+    monkeypatch.setattr(_lowdim, "_threadsafe_numba", lambda: True)
+    monkeypatch.setattr(_lowdim, "fit_workers", lambda backend, n: 2)
+    seen = list(_lowdim.map_fits(lambda _: numba.get_num_threads(), range(4), "numba"))
+    assert seen == [1, 1, 1, 1]
+
+
+def test_a_small_pass_never_imports_numba():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np\n"
+        "from fastclust import vq\n"
+        "vq.average_cosine(np.ones((3, 2)), np.ones((3, 2)))\n"
+        "print('numba' in sys.modules)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "False"
