@@ -206,8 +206,9 @@ class Assigner:
         half_norms = 0.5 * np.einsum("ij,ij->i", Cx, Cx)
         w = self.block.w if with_sums and self.block.w is not None else np.ones(n if with_sums else 0)
         k = C.shape[0]
-        # hints only speed the pass; clipped, a stale label (a cluster dropped since) stays a valid one
-        hint = np.full(n, k - 1, dtype=np.int64) if previous is None else np.minimum(previous, k - 1).astype(np.int64)
+        # the callers renumber labels with the centres when clusters are dropped, so the previous
+        # labels are valid centres (the kernel checks); no per-round copy
+        hint = np.full(n, k - 1, dtype=np.int64) if previous is None else np.asarray(previous, dtype=np.int64)
         labels = np.empty(n, dtype=np.int64)
         min_dist = np.empty(n, dtype=np.float64)
         edges = wide_blocks(n)

@@ -652,6 +652,21 @@ def _check_dask_data(X: Any) -> None:
 # OPENBLAS_NUM_THREADS=1 and friends for them).
 
 
+def _checked_options(
+    X: Any, k: Any, metric: str, oversampling: Any, init_rounds: Any, worker_timeout: Any
+) -> tuple[Metric, int, float, int, float]:
+    """The checks :func:`kmeans` and :func:`initial_centroids` share: ``(metric, k, oversampling,
+    init_rounds, worker_timeout)``, validated (a FastclustError naming the argument otherwise)."""
+    _check_dask_data(X)
+    return (
+        get_metric(metric),
+        check_positive_int(k, "k"),
+        check_finite_number(oversampling, "oversampling"),
+        check_positive_int(init_rounds, "init_rounds"),
+        check_finite_number(worker_timeout, "worker_timeout"),
+    )
+
+
 def _rows_and_start(
     X: Any,
     k: int,
@@ -739,15 +754,12 @@ def kmeans(
         ``labels`` is a :class:`DaskLabels` aligned with ``X``'s row chunks.
     """
     t0 = perf_counter()
-    _check_dask_data(X)
-    m = get_metric(metric)
+    m, k, oversampling, init_rounds, worker_timeout = _checked_options(
+        X, k, metric, oversampling, init_rounds, worker_timeout
+    )
     check_choice(empty, "empty", EMPTY_POLICIES)
-    k = check_positive_int(k, "k")
     if max_iter is not None:
         max_iter = check_positive_int(max_iter, "max_iter")
-    oversampling = check_finite_number(oversampling, "oversampling")
-    init_rounds = check_positive_int(init_rounds, "init_rounds")
-    worker_timeout = check_finite_number(worker_timeout, "worker_timeout")
     rng = as_generator(seed)
     with _threads.session(1):  # see _one_blas_thread
         rows, C, shrunk = _rows_and_start(X, k, m, init, rng, client, oversampling, init_rounds, worker_timeout)
@@ -800,13 +812,10 @@ def initial_centroids(
     worker_timeout: float = WORKER_TIMEOUT,
 ) -> np.ndarray:
     """The centres :func:`kmeans` starts from for the same arguments, without running a round: ``(m, d)``, ``m <= k``."""
-    _check_dask_data(X)
-    m = get_metric(metric)
-    k = check_positive_int(k, "k")
-    check_choice(init, "init", INITS)
-    oversampling = check_finite_number(oversampling, "oversampling")
-    init_rounds = check_positive_int(init_rounds, "init_rounds")
-    worker_timeout = check_finite_number(worker_timeout, "worker_timeout")
+    m, k, oversampling, init_rounds, worker_timeout = _checked_options(
+        X, k, metric, oversampling, init_rounds, worker_timeout
+    )
+    check_choice(init, "init", INITS)  # names only: an array start needs no computing
     rng = as_generator(seed)
     with _threads.session(1):  # see _one_blas_thread
         rows, C, shrunk = _rows_and_start(X, k, m, init, rng, client, oversampling, init_rounds, worker_timeout)

@@ -278,3 +278,15 @@ def test_a_small_pass_never_imports_numba():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "False"
+
+
+def test_wide_fit_with_dropped_clusters_hints_with_renumbered_labels():
+    """Dropped clusters renumber the labels with the centres: the next pass's hints stay valid centres."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(6000, 16)).astype(np.float32)
+    init = X[:8].astype(np.float64).copy()
+    init[2], init[5] = 1e3, -1e3  # nobody's nearest: both dropped after the first pass
+    fits = [fc.kmeans(X, 8, init=init, empty="drop", backend=b) for b in ("numpy", *(["numba"] * fc.numba_available()))]
+    for r in fits:
+        assert r.k == 6 and r.stop_reason == "converged" and r.labels.max() == 5
+        np.testing.assert_array_equal(r.labels, fits[0].labels)
