@@ -19,8 +19,8 @@ float32/float64, C/F order and exact ties):
 - data and centres may be float32 or float64, in any memory layout;
 - every distance, sum and median is computed in float64 (float32 inputs are
   widened element by element, never rounded back), except in
-  :func:`argmin_shifted` and :func:`assign_sums_blas`, whose products BLAS
-  computes in the data's own dtype;
+  :func:`argmin_shifted`, :func:`assign_sums_blas` and :func:`assign_rows_blas`,
+  whose products BLAS computes in the data's own dtype;
 - labels are int64 and ties always go to the lowest index;
 - ``metric`` is one of the codes in :mod:`fastclust._codes`.
 
@@ -42,6 +42,7 @@ from ._codes import SQEUCLIDEAN
 __all__ = [
     "argmin_shifted",
     "assign_bounded",
+    "assign_rows_blas",
     "assign_sums_blas",
     "assign_tracked",
     "cluster_medians",
@@ -50,6 +51,7 @@ __all__ = [
     "edges_to_csr",
     "move_members",
     "pairwise_distances",
+    "wide_bounds",
 ]
 
 
@@ -140,7 +142,9 @@ def assign_sums_blas(X, CT, half_norms, sq_norms, w, hint, start, stop, chunk, w
 
     One pass over the rows, in chunks of ``chunk`` rows from ``start``: each
     chunk's products ``P = X[s:e] @ CT`` (BLAS, in ``X``'s dtype; the chunk stays
-    in cache), then per row the argmin of ``half_norms - P`` (ties to the lowest
+    in cache; a short last chunk is zero-padded to ``chunk`` rows, so every
+    product has one shape and a row's bits do not depend on which rows share
+    its chunk, see :func:`assign_rows_blas`), then per row the argmin of ``half_norms - P`` (ties to the lowest
     index), its squared distance from the expansion and, while the row is hot,
     its weighted contribution to its cluster's sum. The argmin takes two
     vectorised sweeps of the row: its minimum, then the first index attaining
@@ -169,8 +173,8 @@ def assign_sums_blas(X, CT, half_norms, sq_norms, w, hint, start, stop, chunk, w
     start, stop : int *(in)*
         The rows to assign.
     chunk : int *(in)*
-        Rows per product; chunks start at ``start``, so the caller fixes the
-        chunk boundaries (and with them BLAS's bits).
+        Rows of every product (BLAS's bits can depend on a product's shape,
+        never, at one shape, on a row's position in it).
     with_sums : bool *(in)*
         Whether to accumulate the cluster sums.
 
@@ -190,11 +194,16 @@ def assign_sums_blas(X, CT, half_norms, sq_norms, w, hint, start, stop, chunk, w
     labels = np.empty(m, dtype=np.int64)
     min_dist = np.empty(m, dtype=np.float64)
     sums = np.zeros((k if with_sums else 0, d), dtype=np.float64)
-    buffer = np.empty((min(chunk, m), k), dtype=X.dtype)
+    P = np.empty((chunk, k), dtype=X.dtype)
+    # a short last chunk is multiplied zero-padded to ``chunk`` rows (see the docstring)
+    pad = np.zeros((chunk if m % chunk else 0, d), dtype=X.dtype)
     for s in range(start, stop, chunk):
         e = min(s + chunk, stop)
-        P = buffer[: e - s]
-        np.dot(X[s:e], CT, P)
+        if e - s == chunk:
+            np.dot(X[s:e], CT, P)
+        else:
+            pad[: e - s] = X[s:e]
+            np.dot(pad, CT, P)
         for i in range(e - s):
             best = half_norms[0] - P[i, 0]
             for j in range(1, k):
@@ -217,6 +226,135 @@ def assign_sums_blas(X, CT, half_norms, sq_norms, w, hint, start, stop, chunk, w
                 for f in range(d):
                     sums[label, f] += wi * np.float64(X[row, f])
     return labels, min_dist, sums
+
+
+@njit(nogil=True, cache=True)
+def assign_rows_blas(X, CT, half_norms, rows, chunk):
+    """Nearest centre of the listed rows and their two smallest scores, by BLAS products of one shape.
+
+    The rows are taken ``chunk`` at a time: a run of ``chunk`` consecutive rows is
+    multiplied in place, any other group is gathered into a ``(chunk, d)``
+    buffer (zero rows after a short last group) and multiplied there. Every
+    product thus has the shape ``(chunk, d) x (d, k)`` of
+    :func:`assign_sums_blas`'s, and BLAS gives a row the same bits at one shape
+    whatever its position and neighbours (tests/test_kernels.py checks this
+    on the installed BLAS): labels and scores equal the fused pass's for the
+    same rows. What the bounded wide path recomputes after its bounds failed.
+
+    Parameters
+    ----------
+    X : (n, d) float32 or float64, C-contiguous *(in)*
+    CT : (d, k) in ``X``'s dtype, C-contiguous *(in)*
+    half_norms : (k,) *(in)*
+        ``|c_j|^2 / 2`` in the data's dtype.
+    rows : (m,) int64 *(in)*
+        Strictly increasing row indices; anything else raises ValueError.
+    chunk : int *(in)*
+        Rows per product.
+
+    Returns
+    -------
+    labels : (m,) int64 *(out)*
+        The first index attaining the smallest score ``half_norms[j] - P[i, j]``.
+    best : (m,) float64 *(out)*
+        That score (computed in ``X``'s dtype).
+    second : (m,) float64 *(out)*
+        The smallest score of the other centres (inf when ``k == 1``).
+    """
+    n, d = X.shape
+    k = CT.shape[1]
+    m = rows.shape[0]
+    for t in range(m):
+        if rows[t] < 0 or rows[t] >= n or (t > 0 and rows[t] <= rows[t - 1]):
+            raise ValueError("rows must be strictly increasing row indices")
+    labels = np.empty(m, dtype=np.int64)
+    best_out = np.empty(m, dtype=np.float64)
+    second_out = np.empty(m, dtype=np.float64)
+    A = np.zeros((chunk, d), dtype=X.dtype)
+    P = np.empty((chunk, k), dtype=X.dtype)
+    for g in range(0, m, chunk):
+        h = min(g + chunk, m)
+        r0 = rows[g]
+        if h - g == chunk and rows[h - 1] - r0 == chunk - 1:
+            np.dot(X[r0 : r0 + chunk], CT, P)
+        else:
+            A[h - g :] = 0
+            for t in range(h - g):
+                A[t] = X[rows[g + t]]
+            np.dot(A, CT, P)
+        for t in range(h - g):
+            best = half_norms[0] - P[t, 0]
+            for j in range(1, k):
+                best = _fmin(best, half_norms[j] - P[t, j])
+            label = k - 1
+            for j in range(k - 1):
+                label = min(label, j if half_norms[j] - P[t, j] == best else k - 1)
+            second = np.inf
+            for j in range(k):
+                second = min(second, np.inf if j == label else np.float64(half_norms[j] - P[t, j]))
+            labels[g + t] = label
+            best_out[g + t] = np.float64(best)
+            second_out[g + t] = second
+    return labels, best_out, second_out
+
+
+@njit(nogil=True, cache=True)
+def wide_bounds(sq_norms, labels, upper, lower, drift, drift_other, separation, coef, largest, start, stop):
+    """Hamerly's test on rows ``start:stop`` after the centres moved: which rows provably keep their label.
+
+    Bounds are on true Euclidean distances to the centres (the products'
+    rounded centres, widened): ``upper`` to a row's own centre, ``lower`` to
+    every other. After the centres moved by ``drift`` they loosen to
+    ``upper + drift[a]`` and ``lower - drift_other[a]``, and the lower bound also
+    takes ``separation[a] - upper`` (triangle inequality). A row is settled when
+    ``(upper^2 + 4 e) * (1 + 1e-9) < lower^2``, where
+    ``e = coef * (|x| largest + largest^2 + |x|^2)`` bounds the rounding of any
+    score of the BLAS pass: then its own centre's score is the unique smallest,
+    and the pass would give it the same label. Reads no row of the data: a
+    settled row costs a few flops.
+
+    Parameters
+    ----------
+    sq_norms : (n,) float64 *(in)*
+        ``|x_i|^2``.
+    labels : (n,) int64 *(in)*
+        Every row's centre.
+    upper, lower : (n,) float64 *(in)*
+        The bounds before the centres moved.
+    drift : (k,) float64 *(in)*
+        How far each centre moved (rounded up).
+    drift_other : (k,) float64 *(in)*
+        ``max_{j != a} drift[j]`` for each ``a``.
+    separation : (k,) float64 *(in)*
+        A lower bound on each centre's distance to its nearest other centre.
+    coef : float *(in)*
+        The rounding unit of the products' dtype times ``d + 4``.
+    largest : float *(in)*
+        An upper bound on the centres' norms.
+    start, stop : int *(in)*
+        The rows to test.
+
+    Returns
+    -------
+    upper : (stop - start,) float64 *(out)*
+    lower : (stop - start,) float64 *(out)*
+    unsettled : (stop - start,) bool *(out)*
+        Rows whose label the bounds do not prove.
+    """
+    m = stop - start
+    up = np.empty(m, dtype=np.float64)
+    low = np.empty(m, dtype=np.float64)
+    unsettled = np.empty(m, dtype=np.bool_)
+    for i in range(start, stop):
+        a = labels[i]
+        u = upper[i] + drift[a]
+        lb = max(lower[i] - drift_other[a], separation[a] - u)
+        sq = sq_norms[i]
+        e4 = 4.0 * coef * (np.sqrt(sq) * largest + largest * largest + sq)
+        up[i - start] = u
+        low[i - start] = lb
+        unsettled[i - start] = not (lb > 0.0 and (u * u + e4) * (1.0 + 1e-9) < lb * lb)
+    return up, low, unsettled
 
 
 def cluster_sums(X, w, labels, k):

@@ -16,6 +16,7 @@ from ._codes import SQEUCLIDEAN
 __all__ = [
     "argmin_shifted",
     "assign_bounded",
+    "assign_rows_blas",
     "assign_sums_blas",
     "assign_tracked",
     "cluster_medians",
@@ -24,6 +25,7 @@ __all__ = [
     "edges_to_csr",
     "move_members",
     "pairwise_distances",
+    "wide_bounds",
 ]
 
 CHUNK_ROWS = 4096
@@ -50,7 +52,7 @@ def assign_sums_blas(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Chunked-BLAS assignment of rows ``start:stop`` and their cluster sums: ``(labels, min_dist, sums)``; see the twin.
 
-    The same products (``X[s:e] @ CT`` over the same chunks), :func:`argmin_shifted`
+    The same products (``X[s:e] @ CT`` over the same chunks, a short last one zero-padded), :func:`argmin_shifted`
     on each, and :func:`cluster_sums` of the rows (row order, from zero). ``hint``
     only speeds up the compiled twin; it is checked here as there.
     """
@@ -62,11 +64,63 @@ def assign_sums_blas(
     score = np.empty(m, dtype=X.dtype)
     for s in range(start, stop, chunk):
         e = min(s + chunk, stop)
-        labels[s - start : e - start], score[s - start : e - start] = argmin_shifted(X[s:e] @ CT, half_norms)
+        A = X[s:e]
+        if e - s < chunk:  # one shape for every product: zero-padded
+            A = np.zeros((chunk, X.shape[1]), dtype=X.dtype)
+            A[: e - s] = X[s:e]
+        labels[s - start : e - start], score[s - start : e - start] = argmin_shifted((A @ CT)[: e - s], half_norms)
     min_dist = np.maximum(sq_norms[start:stop] + 2.0 * score.astype(np.float64), 0.0)
     if not with_sums:
         return labels, min_dist, np.zeros((0, X.shape[1]))
     return labels, min_dist, cluster_sums(X[start:stop], w[start:stop], labels, k)
+
+
+def assign_rows_blas(
+    X: np.ndarray, CT: np.ndarray, half_norms: np.ndarray, rows: np.ndarray, chunk: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Labels and the two smallest scores of the listed rows, products of one shape: ``(labels, best, second)``; see the twin."""
+    n, d = X.shape
+    k = CT.shape[1]
+    m = rows.shape[0]
+    if m and (rows[0] < 0 or rows[-1] >= n or (m > 1 and not (np.diff(rows) > 0).all())):
+        raise ValueError("rows must be strictly increasing row indices")
+    labels = np.empty(m, dtype=np.int64)
+    best = np.empty(m)
+    second = np.empty(m)
+    for g in range(0, m, chunk):
+        h = min(g + chunk, m)
+        A = np.zeros((chunk, d), dtype=X.dtype)
+        A[: h - g] = X[rows[g:h]]
+        S = half_norms[None, :] - (A @ CT)[: h - g]
+        lab = np.argmin(S, axis=1)
+        r = np.arange(h - g)
+        labels[g:h] = lab
+        best[g:h] = S[r, lab].astype(np.float64)
+        S[r, lab] = np.inf
+        second[g:h] = S.min(axis=1).astype(np.float64) if k > 1 else np.inf
+    return labels, best, second
+
+
+def wide_bounds(
+    sq_norms: np.ndarray,
+    labels: np.ndarray,
+    upper: np.ndarray,
+    lower: np.ndarray,
+    drift: np.ndarray,
+    drift_other: np.ndarray,
+    separation: np.ndarray,
+    coef: float,
+    largest: float,
+    start: int,
+    stop: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Hamerly's test on rows ``start:stop``: ``(upper, lower, unsettled)``; see the twin."""
+    a = labels[start:stop]
+    u = upper[start:stop] + drift[a]
+    lb = np.maximum(lower[start:stop] - drift_other[a], separation[a] - u)
+    sq = sq_norms[start:stop]
+    e4 = 4.0 * coef * (np.sqrt(sq) * largest + largest * largest + sq)
+    return u, lb, ~((lb > 0.0) & ((u * u + e4) * (1.0 + 1e-9) < lb * lb))
 
 
 def cluster_sums(X: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:

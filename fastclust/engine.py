@@ -35,6 +35,7 @@ from ._validation import (
     check_weights,
     refuse_masked,
 )
+from ._widebounds import bounded_wide_rows
 from .errors import ConvergenceWarning, FastclustError
 from .metrics import METRICS, Metric, get_metric
 from .seeding import INITS
@@ -200,6 +201,8 @@ def kmeans(
     rows, scale = in_memory_rows(X, w, m, backend_name, extra=init_array)
     # an image's distinct colours and the like: the same fit, with exact incremental statistics
     rows = integer_rows(rows)
+    # wide integer-valued rows (digit images): bounds skip the products of rows that keep their centre
+    rows = bounded_wide_rows(rows)
     # small rounds on the direct path: numba's parallel kernels would cost a barrier per round,
     # and on a busy machine a descheduled thread stalls every one of them
     with serial_if_small(rows, k):

@@ -57,6 +57,7 @@ def test_twins_take_the_same_arguments_and_use_them_all():
     names = [
         "argmin_shifted",
         "assign_bounded",
+        "assign_rows_blas",
         "assign_sums_blas",
         "assign_tracked",
         "cluster_medians",
@@ -65,6 +66,7 @@ def test_twins_take_the_same_arguments_and_use_them_all():
         "edges_to_csr",
         "move_members",
         "pairwise_distances",
+        "wide_bounds",
     ]
     assert sorted(ref.__all__) == names
     if kernels is not None:
@@ -235,6 +237,115 @@ def test_assign_sums_blas_is_chunked_argmin_and_ordered_sums(impl, dtype):
     assert ops.assign_sums_blas(X, CT, h, sq, w, hint, 0, 700, 64, False)[2].shape == (0, 20)
     with pytest.raises(ValueError, match="hint"):
         ops.assign_sums_blas(X, CT, h, sq, w, hint + 9, 0, 700, 64, False)
+
+
+@needs_numba
+@CONTRACT
+@given(kernel_inputs(), st.sampled_from([1, 3, 256]), st.booleans(), st.data())
+def test_assign_rows_blas_twins_identical(inputs, chunk, duplicate, data):
+    X, C, _, _, k, _ = inputs
+    X, CT, h, _ = fused_inputs(X, C, duplicate)
+    n = X.shape[0]
+    rows = np.flatnonzero(data.draw(st.lists(st.booleans(), min_size=n, max_size=n))).astype(np.int64)
+    for a, b in zip(
+        kernels.assign_rows_blas(X, CT, h, rows, chunk), ref.assign_rows_blas(X, CT, h, rows, chunk), strict=True
+    ):
+        same(a, b)
+
+
+@pytest.mark.parametrize("impl", ["numpy", pytest.param("numba", marks=needs_numba)])
+@pytest.mark.parametrize("k", [1, 10, 200])
+def test_assign_rows_blas_gives_any_row_the_fused_pass_bits(impl, k):
+    """Products of one shape give a row the same bits wherever it sits (checked on the installed BLAS):
+    gathered rows get the fused pass's labels and scores, and the second score is the best other one."""
+    ops = ref if impl == "numpy" else kernels
+    rng = np.random.default_rng(k)
+    X = rng.integers(0, 256, size=(1100, 784)).astype(np.float32)  # 4 chunks and a short one
+    C = X[rng.choice(1100, k, replace=False)] * 0.7 + rng.random((k, 784)).astype(np.float32)
+    X, CT, h, sq = fused_inputs(X, C, duplicate=False)
+    labels, dist, _ = ops.assign_sums_blas(X, CT, h, sq, np.ones(1100), np.full(1100, k - 1), 0, 1100, 256, False)
+    for rows in (
+        np.arange(1100),
+        np.sort(rng.choice(1100, 300, replace=False)),
+        np.array([3, 1099]),
+        np.arange(256, 600),
+    ):
+        got, best, second = ops.assign_rows_blas(X, CT, h, rows.astype(np.int64), 256)
+        np.testing.assert_array_equal(got, labels[rows])
+        np.testing.assert_array_equal(np.maximum(sq[rows] + 2.0 * best, 0.0), dist[rows])
+        S = (h[None, :] - X[rows] @ CT).astype(np.float64)
+        S[np.arange(rows.size), got] = np.inf
+        assert (second <= S.min(axis=1) + 1e-3 * np.abs(S.min(axis=1)) if k > 1 else np.isinf(second)).all()
+    with pytest.raises(ValueError, match="increasing"):
+        ops.assign_rows_blas(X, CT, h, np.array([5, 5]), 256)
+    with pytest.raises(ValueError, match="increasing"):
+        ops.assign_rows_blas(X, CT, h, np.array([1100]), 256)
+
+
+@needs_numba
+@CONTRACT
+@given(st.integers(1, 40), st.integers(1, 6), st.integers(0, 2**31 - 1))
+def test_wide_bounds_twins_identical(n, k, seed):
+    rng = np.random.default_rng(seed)
+    args = (
+        rng.random(n) * 100,
+        rng.integers(0, k, size=n).astype(np.int64),
+        rng.random(n) * 5,
+        rng.random(n) * 10,
+        rng.random(k),
+        rng.random(k),
+        rng.random(k) * 12,
+        1e-6,
+        7.0,
+    )
+    for start, stop in ((0, n), (n // 2, n)):
+        for a, b in zip(kernels.wide_bounds(*args, start, stop), ref.wide_bounds(*args, start, stop), strict=True):
+            same(a, b)
+
+
+@pytest.mark.parametrize("impl", ["numpy", pytest.param("numba", marks=needs_numba)])
+def test_wide_bounds_settle_only_rows_the_fused_pass_keeps(impl):
+    """Rows the bounds settle keep the fused pass's label after the centres move, even at a scale
+    where float32 products blur near-ties; the bounds also settle most rows once centres settle."""
+    ops = ref if impl == "numpy" else kernels
+    rng = np.random.default_rng(11)
+    k, d = 12, 40
+    X = (rng.integers(0, 6, size=(3000, 1)) * 60 + rng.integers(0, 100, size=(3000, d))).astype(np.float32)
+    X = np.ascontiguousarray(X)
+    sq = np.einsum("ij,ij->i", X, X, dtype=np.float64)
+    coef = (d + 4) * 2.0**-24
+    C = X[rng.choice(3000, k, replace=False)].astype(np.float64)
+    settled_late = []
+    prev_labels = upper = lower = C_prev = np.zeros(0)  # set by each round for the next
+    for round_ in range(6):
+        Cx = C.astype(np.float32)
+        X_, CT, h, _ = fused_inputs(X, Cx, duplicate=False)
+        C64 = Cx.astype(np.float64)
+        largest = float(np.sqrt((C64**2).sum(1).max())) * (1 + 1e-12)
+        labels, dist, _ = ops.assign_sums_blas(X, CT, h, sq, np.ones(3000), np.full(3000, k - 1), 0, 3000, 256, False)
+        if round_:
+            moved = np.sqrt(((C64 - C_prev) ** 2).sum(1)) * (1 + 1e-12)
+            other = np.array([np.delete(moved, a).max() if k > 1 else 0.0 for a in range(k)])
+            D = np.sqrt(np.maximum((C64**2).sum(1)[:, None] + (C64**2).sum(1)[None, :] - 2 * C64 @ C64.T, 0))
+            np.fill_diagonal(D, np.inf)
+            sep = D.min(1) * (1 - 1e-9)
+            up, lo, unsettled = ops.wide_bounds(
+                sq, prev_labels, upper, lower, moved, other, sep, coef, largest, 0, 3000
+            )
+            np.testing.assert_array_equal(labels[~unsettled], prev_labels[~unsettled])
+            # and the bounds are bounds: true distances lie between them
+            true = np.sqrt(((X.astype(np.float64)[:, None, :] - C64[None]) ** 2).sum(-1))
+            own = true[np.arange(3000), prev_labels]
+            true[np.arange(3000), prev_labels] = np.inf
+            assert (own <= up * (1 + 1e-9)).all() and (true.min(1) >= lo * (1 - 1e-9)).all()
+            settled_late.append(int((~unsettled).sum()))
+        _, best, second = ops.assign_rows_blas(X, CT, h, np.arange(3000), 256)
+        e2 = 2 * coef * (np.sqrt(sq) * largest + largest**2 + sq)
+        upper = np.sqrt(np.maximum(sq + 2 * best + e2, 0))
+        lower = np.sqrt(np.maximum(sq + 2 * second - e2, 0))
+        prev_labels, C_prev = labels, C64
+        C = np.array([X[labels == j].astype(np.float64).mean(0) if (labels == j).any() else C64[j] for j in range(k)])
+    assert max(settled_late) > 3000 // 2
 
 
 @pytest.mark.parametrize("impl", ["numpy", pytest.param("numba", marks=needs_numba)])
