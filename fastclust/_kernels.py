@@ -173,8 +173,9 @@ def assign_sums_blas(X, CT, half_norms, sq_norms, w, hint, start, stop, chunk, w
     start, stop : int *(in)*
         The rows to assign.
     chunk : int *(in)*
-        Rows of every product (BLAS's bits can depend on a product's shape,
-        never, at one shape, on a row's position in it).
+        Rows of every product. BLAS's bits can depend on a product's shape; at
+        one shape, the installed BLAS gives a row the same bits wherever it sits
+        (a property of the BLAS, which tests/test_kernels.py checks).
     with_sums : bool *(in)*
         Whether to accumulate the cluster sums.
 
@@ -236,10 +237,10 @@ def assign_rows_blas(X, CT, half_norms, rows, chunk):
     multiplied in place, any other group is gathered into a ``(chunk, d)``
     buffer (zero rows after a short last group) and multiplied there. Every
     product thus has the shape ``(chunk, d) x (d, k)`` of
-    :func:`assign_sums_blas`'s, and BLAS gives a row the same bits at one shape
-    whatever its position and neighbours (tests/test_kernels.py checks this
-    on the installed BLAS): labels and scores equal the fused pass's for the
-    same rows. What the bounded wide path recomputes after its bounds failed.
+    :func:`assign_sums_blas`'s; at one shape the installed BLAS gives a row the
+    same bits whatever its position and neighbours (a property of the BLAS,
+    which tests/test_kernels.py checks), so labels and scores equal the fused
+    pass's for the same rows. What the bounded wide path recomputes after its bounds failed.
 
     Parameters
     ----------
@@ -328,7 +329,7 @@ def wide_bounds(sq_norms, labels, upper, lower, drift, drift_other, separation, 
     separation : (k,) float64 *(in)*
         A lower bound on each centre's distance to its nearest other centre.
     coef : float *(in)*
-        The rounding unit of the products' dtype times ``d + 4``.
+        ``gamma_{d+4}`` of the products' dtype: ``m u / (1 - m u)``, ``m = d + 4``.
     largest : float *(in)*
         An upper bound on the centres' norms.
     start, stop : int *(in)*

@@ -196,5 +196,8 @@ def _run(
         if (weight <= 0).any():
             rows.renumber(weight > 0)
             C = np.ascontiguousarray(C[weight > 0])
+            # rows of weight 0 in a dropped cluster need a kept centre; every other row keeps its
+            # label (its nearest centre is kept), so the objective and the centres stand
+            rows.assign(C, None)
     out.centres = C
     return out

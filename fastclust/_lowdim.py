@@ -54,6 +54,7 @@ from ._memory import Block, InMemoryRows
 from .metrics import Metric
 
 __all__ = [
+    "EXACT_LIMIT",
     "MAX_BINS",
     "MAX_FEATURES",
     "SERIAL_WORK",
@@ -78,7 +79,7 @@ MAX_BINS = 1024
 #: beside another test run.
 SERIAL_WORK = 1 << 22
 #: Every exact partial sum must stay below 2**53; one bit of headroom for rounding in the check.
-_EXACT_LIMIT = 2.0**52
+EXACT_LIMIT = 2.0**52
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -107,7 +108,7 @@ def integer_layout(X: np.ndarray, w: np.ndarray, metric: Metric) -> tuple[np.nda
     low = np.array([X[:, f].min() for f in range(d)])
     high = np.array([X[:, f].max() for f in range(d)])
     largest = max(float(np.abs(low).max()), float(np.abs(high).max()), 1.0)
-    if not float(w.sum()) * largest < _EXACT_LIMIT:
+    if not float(w.sum()) * largest < EXACT_LIMIT:
         return None
     if not (_integer_valued(w) and _integer_valued(X)):
         return None

@@ -39,8 +39,10 @@ __all__ = [
 #: direct loops (below that many rows, per-call overhead outweighs what BLAS saves).
 WIDE_MIN_FEATURES = 16
 WIDE_MIN_ROWS = 4096
-#: Rows per BLAS chunk: the (chunk x k) products of one chunk stay in a core's cache. Chunks start
-#: at multiples of it, always: BLAS's bits can depend on a product's shape.
+#: Rows per BLAS chunk: the (chunk x k) products of one chunk stay in a core's cache. Every product
+#: has this many rows (a short chunk is zero-padded): BLAS's bits can depend on a product's shape,
+#: and at one shape the installed BLAS gives a row the same bits wherever it sits
+#: (tests/test_kernels.py checks it), which the bounded path (:mod:`fastclust._widebounds`) relies on.
 WIDE_CHUNK_ROWS = 256
 #: The wide path splits its rows into blocks (:func:`wide_blocks`): the unit a thread takes from
 #: the queue, and the unit of the cluster sums' order (sample order within a block, then the
@@ -371,7 +373,11 @@ class InMemoryRows:
 
     def renumber(self, keep: np.ndarray) -> None:
         assert self.labels is not None
-        self.labels = (np.cumsum(keep) - 1)[self.labels]
+        if not keep[self.labels].all():
+            # a dropped cluster had no weight, but rows of weight 0 may sit in it: they go to cluster 0
+            # for now, and their bounds no longer hold (the next assignment labels them)
+            self.lower = None
+        self.labels = np.where(keep, np.cumsum(keep) - 1, 0)[self.labels]
         if self._sums is not None:
             self._sums = self._sums[keep]  # dropped clusters have no members: the kept sums are unchanged
 

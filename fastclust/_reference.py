@@ -78,7 +78,9 @@ def assign_sums_blas(
 def assign_rows_blas(
     X: np.ndarray, CT: np.ndarray, half_norms: np.ndarray, rows: np.ndarray, chunk: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Labels and the two smallest scores of the listed rows, products of one shape: ``(labels, best, second)``; see the twin."""
+    """Labels and the two smallest scores of the listed rows, by products of one shape: ``(labels, best, second)``.
+
+    See the twin."""
     n, d = X.shape
     k = CT.shape[1]
     m = rows.shape[0]

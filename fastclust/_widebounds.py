@@ -32,8 +32,15 @@ bounds set after a row's products include ``e`` the other way.
 
 The objective is computed from exact per-cluster statistics,
 ``sum_j (sum w |x|^2 - 2 c_j . S_j + W_j |c_j|^2)``, not from per-row rounded
-scores, so it can differ from the fused pass's in the last digits; labels,
-centres and rounds are the fused pass's.
+scores, so it differs from the fused pass's in the last digits (it is the
+more accurate one). Each assignment gives the fused pass's labels for the same
+centres, so a fit that ends by converging (or by ``max_iter``) has the fused
+pass's labels, centres and rounds. A fit that stalls on a plateau of equal
+objectives decides "no new minimum" on its own objective, and may stop in
+another round than the fused pass would.
+
+(Precisely, ``e`` uses ``gamma = m u / (1 - m u)`` with ``m = d + 4``, the
+classical bound for a sum of ``m`` rounded terms.)
 """
 
 from __future__ import annotations
@@ -44,12 +51,11 @@ import numpy as np
 
 from . import _threads
 from ._lloyd import Step
+from ._lowdim import EXACT_LIMIT
 from ._memory import WIDE_CHUNK_ROWS, WIDE_EXTRA_COLUMNS, InMemoryRows, wide_blocks
 
 __all__ = ["BoundedWideRows", "bounded_wide_rows", "exact_sums"]
 
-#: Every exact partial sum must stay below 2**53; one bit of headroom for rounding in the check.
-_EXACT_LIMIT = 2.0**52
 #: What gathering a row into a product costs, in columns of its products (see :func:`_whole_chunks`).
 GATHER_COLUMNS = 38
 #: Rows per unit of a gathered pass: eight products.
@@ -67,7 +73,7 @@ def exact_sums(X: np.ndarray, w: np.ndarray) -> bool:
         if not np.array_equal(block, np.floor(block)):
             return False
         largest = max(largest, float(np.abs(block).max()))
-    return float(w.sum()) * max(largest, 1.0) < _EXACT_LIMIT
+    return float(w.sum()) * max(largest, 1.0) < EXACT_LIMIT
 
 
 def bounded_wide_rows(rows: InMemoryRows) -> InMemoryRows:
@@ -133,7 +139,9 @@ class BoundedWideRows(InMemoryRows):
         self._centres: np.ndarray | None = None  # the last pass's centres, rounded to X's dtype and widened
         self._last_C: np.ndarray | None = None
         self._sq_weighted = self.w * self.block.sq_norms
-        self._coef = (d + 4) * float(np.finfo(self.X.dtype).eps) / 2.0
+        # gamma_{d+4} = m u / (1 - m u): bounds the relative rounding of a length-d product and what follows
+        unit = float(np.finfo(self.X.dtype).eps) / 2.0
+        self._coef = (d + 4) * unit / (1.0 - (d + 4) * unit)
 
     def _units(self, task: Any, n_units: int, work: float) -> None:
         team = self.assigner.team
@@ -155,7 +163,7 @@ class BoundedWideRows(InMemoryRows):
         half_norms = 0.5 * np.einsum("ij,ij->i", Cx, Cx)
         C64 = Cx.astype(np.float64)
         c_norms = np.einsum("ij,ij->i", C64, C64)
-        largest = float(np.sqrt(c_norms.max())) * (1.0 + 1e-12)
+        largest = float(np.sqrt(c_norms.max())) * (1.0 + (d + 2) * 2.0**-52)  # rounded up
         old = self.labels
         with self.session():
             if old is None or not self._bounds_valid or self._centres is None:
@@ -206,16 +214,22 @@ class BoundedWideRows(InMemoryRows):
         k: int,
         d: int,
     ) -> None:
-        """Labels and fresh bounds of the rows ``redo`` from their products (the fused pass's bits)."""
-        starts = list(range(0, redo.size, _GROUP_ROWS))
-        out: list[Any] = [None] * len(starts)
+        """Labels and fresh bounds of the rows ``redo`` (increasing) from their products (the fused pass's bits).
+
+        Rows of whole aligned chunks and the others go to the kernel apart: each of its products then
+        takes a whole chunk in place or gathers rows, never a mix that misses the chunks' alignment.
+        """
+        chunk_of = redo // WIDE_CHUNK_ROWS
+        whole = np.bincount(chunk_of)[chunk_of] == WIDE_CHUNK_ROWS
+        units = [(p, s) for p in (redo[whole], redo[~whole]) for s in range(0, p.size, _GROUP_ROWS)]
+        out: list[Any] = [None] * len(units)
 
         def group(u: int) -> None:
-            out[u] = self.ops.assign_rows_blas(
-                self.X, CT, half_norms, redo[starts[u] : starts[u] + _GROUP_ROWS], WIDE_CHUNK_ROWS
-            )
+            p, s = units[u]
+            out[u] = self.ops.assign_rows_blas(self.X, CT, half_norms, p[s : s + _GROUP_ROWS], WIDE_CHUNK_ROWS)
 
-        self._units(group, len(starts), float(redo.size) * d * (k + WIDE_EXTRA_COLUMNS))
+        self._units(group, len(units), float(redo.size) * d * (k + WIDE_EXTRA_COLUMNS))
+        redo = np.concatenate([p[s : s + _GROUP_ROWS] for p, s in units])
         labels[redo] = np.concatenate([o[0] for o in out])
         best = np.concatenate([o[1] for o in out])
         second = np.concatenate([o[2] for o in out])
@@ -249,7 +263,10 @@ class BoundedWideRows(InMemoryRows):
         self._bounds_valid = False  # moved samples: their bounds are about other centres
 
     def renumber(self, keep: np.ndarray) -> None:
+        assert self.labels is not None
+        orphans = ~keep[self.labels]  # rows of weight 0 in a dropped cluster: their bounds are about it
         super().renumber(keep)
+        self.upper[orphans] = np.inf  # so the next assignment recomputes them
         if self._centres is not None:
-            # dropped centres had no members: every bound still holds (fewer others, none nearer)
+            # every other bound still holds: fewer other centres, none nearer
             self._centres = self._centres[keep]

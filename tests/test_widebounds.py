@@ -89,6 +89,32 @@ def test_bounded_fit_through_empty_clusters(backend, empty, monkeypatch):
     assert a.k == (6 if empty == "drop" else 10)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("where", [0, 3])
+@pytest.mark.parametrize("d", [20, 8, 3])  # the bounded wide path, the direct path, the low-dimensional path
+def test_rows_of_weight_zero_in_a_dropped_cluster_get_their_nearest_kept_centre(backend, where, d, monkeypatch):
+    """A cluster of only weight-0 rows is empty and dropped; its rows still need a label (cluster 0 or a later one)."""
+    X = pixels(8192, d, seed=7) // 4  # values 0-63
+    X[:5] = 255.0  # five far rows of weight 0, alone with their centre
+    w = np.ones(8192)
+    w[:5] = 0.0
+    init = X[[10, 20, 30, 40, 50]].astype(np.float64)
+    init = np.insert(init, where, X[0], axis=0)
+    for max_iter in (None, 1):  # dropped in the loop, and at the end of a fit stopped by max_iter
+        kw = dict(init=init, sample_weight=w, backend=backend, max_iter=max_iter)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # max_iter warns
+            a = fc.kmeans(X, 6, **kw)
+            with monkeypatch.context() as m:
+                m.setattr(engine, "bounded_wide_rows", lambda rows: rows)
+                b = fc.kmeans(X, 6, **kw)
+        assert a.k == b.k == 5
+        np.testing.assert_array_equal(a.labels, b.labels)
+        np.testing.assert_array_equal(a.centroids, b.centroids)
+        D = ((X[:5, None, :].astype(float) - a.centroids[None]) ** 2).sum(-1)
+        np.testing.assert_array_equal(a.labels[:5], D.argmin(1))
+
+
 def test_backends_agree_and_the_bounds_skip_rows(monkeypatch):
     if not fc.numba_available():
         pytest.skip("numba is not installed")
