@@ -32,6 +32,7 @@ __all__ = [
     "largest_magnitude",
     "make_block",
     "nearest",
+    "product_centres",
     "uses_blas",
 ]
 
@@ -125,6 +126,13 @@ def wide_blocks(n: int) -> list[int]:
     return [*range(0, n, size), n]
 
 
+def product_centres(C: np.ndarray, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What a wide pass multiplies by: ``(Cx, CT, half_norms)``, the centres rounded to the data's ``dtype``,
+    transposed (C-contiguous), and ``|c|^2 / 2`` in that dtype. One place, so every pass rounds alike."""
+    Cx = np.ascontiguousarray(C, dtype=dtype)
+    return Cx, np.ascontiguousarray(Cx.T), 0.5 * np.einsum("ij,ij->i", Cx, Cx)
+
+
 def blocked_sums(ops: ModuleType, X: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
     """Weighted cluster sums ``(k, d)`` in the wide path's order: in sample order within each of
     :func:`wide_blocks`, then block by block (what the fused pass of :meth:`Assigner.assign_wide` adds up)."""
@@ -203,9 +211,7 @@ class Assigner:
         X, sq_norms = self.block.X, self.block.sq_norms
         assert sq_norms is not None
         n, d = X.shape
-        Cx = np.ascontiguousarray(C, dtype=X.dtype)
-        CT = np.ascontiguousarray(Cx.T)
-        half_norms = 0.5 * np.einsum("ij,ij->i", Cx, Cx)
+        _, CT, half_norms = product_centres(C, X.dtype)
         w = self.block.w if with_sums and self.block.w is not None else np.ones(n if with_sums else 0)
         k = C.shape[0]
         # the callers renumber labels with the centres when clusters are dropped, so the previous

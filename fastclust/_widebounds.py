@@ -52,7 +52,7 @@ import numpy as np
 from . import _threads
 from ._lloyd import Step
 from ._lowdim import EXACT_LIMIT
-from ._memory import WIDE_CHUNK_ROWS, WIDE_EXTRA_COLUMNS, InMemoryRows, wide_blocks
+from ._memory import WIDE_CHUNK_ROWS, WIDE_EXTRA_COLUMNS, InMemoryRows, product_centres, wide_blocks
 
 __all__ = ["BoundedWideRows", "bounded_wide_rows", "exact_sums"]
 
@@ -158,9 +158,7 @@ class BoundedWideRows(InMemoryRows):
         sq_norms = self.block.sq_norms
         assert sq_norms is not None
         # the products' centres, as the fused pass rounds them
-        Cx = np.ascontiguousarray(C, dtype=X.dtype)
-        CT = np.ascontiguousarray(Cx.T)
-        half_norms = 0.5 * np.einsum("ij,ij->i", Cx, Cx)
+        Cx, CT, half_norms = product_centres(C, X.dtype)
         C64 = Cx.astype(np.float64)
         c_norms = np.einsum("ij,ij->i", C64, C64)
         largest = float(np.sqrt(c_norms.max())) * (1.0 + (d + 2) * 2.0**-52)  # rounded up
