@@ -42,9 +42,11 @@ from ._codes import SQEUCLIDEAN
 __all__ = [
     "argmin_shifted",
     "assign_bounded",
+    "assign_filtered",
     "assign_rows_blas",
     "assign_sums_blas",
     "assign_tracked",
+    "build_filter_tree",
     "cluster_medians",
     "cluster_sums",
     "counting_medians",
@@ -964,3 +966,316 @@ def counting_medians(counts, weight, low):
                     medians[j, f] = (np.float64(low[f] + first) + np.float64(low[f] + v)) / 2.0
                     break
     return medians
+
+
+# --- filtering on a tree of boxes (Kanungo et al., 2002) ------------------------------------------
+# For k-means on a few integer features (an image's colours) at small k: most boxes of a tree over
+# the samples lie wholly inside one centre's Voronoi cell, and their precomputed statistics then
+# stand for all their samples at once. The tree splits the samples sorted by Morton code (bits of
+# the features interleaved), so its nodes are contiguous ranges of one permutation.
+
+
+@njit(nogil=True, cache=True)
+def _tree_split(codes, s, e, b):
+    """The first position in ``codes[s:e]`` (sorted, sharing every bit above ``b``) whose bit ``b`` is set,
+    trying lower bits while one side would be empty; ``(position, bit)``, bit -1 when all codes are equal."""
+    while b >= 0:
+        lo, hi = s, e
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if (codes[mid] >> b) & 1:
+                hi = mid
+            else:
+                lo = mid + 1
+        if lo != s and lo != e:
+            return lo, b
+        b -= 1
+    return s, -1
+
+
+@njit(nogil=True, cache=True)
+def build_filter_tree(X, w, low, bits, leaf):
+    """A binary tree over the samples for :func:`assign_filtered`: ranges of the samples in Morton order.
+
+    Each node holds the samples ``perm[start:stop]``; an internal node's two children
+    are ``child`` and ``child + 1`` (always numbered after it) and split its range at a
+    bit of the Morton code, the highest one that separates its samples (so the split
+    is the midpoint of a grid cell, one feature after another). A node of at most
+    ``leaf`` samples, or of identical codes, is a leaf. Every node records the tight
+    bounding box of its samples and their exact statistics.
+
+    Parameters
+    ----------
+    X : (n, d) float64 *(in)*
+        Integer-valued, ``0 <= X[:, f] - low[f] < 2**bits``, ``bits * d <= 60``.
+    w : (n,) float64 *(in)*
+        Integer-valued weights, with ``sum w |x|^2 < 2**53`` (exact sums in any order).
+    low : (d,) int64 *(in)*
+    bits : int *(in)*
+    leaf : int *(in)*
+        Largest leaf (at least 1).
+
+    Returns
+    -------
+    perm : (n,) int64 *(out)*
+        The samples sorted by Morton code (stable).
+    start, stop, child : (m,) int64 *(out)*
+        Each node's range of ``perm`` and first child (-1: a leaf); node 0 is the root.
+    lo, hi : (m, d) float64 *(out)*
+        The bounding box of each node's samples.
+    sums : (m, d) float64 *(out)*
+        ``sum w x`` over each node's samples.
+    weight, squares : (m,) float64 *(out)*
+        ``sum w`` and ``sum w |x|^2`` over them.
+    """
+    n, d = X.shape
+    total = bits * d
+    # Morton codes through a table of each value's bits spread d apart
+    spread = np.zeros(1 << bits, dtype=np.int64)
+    for v in range(1 << bits):
+        t = 0
+        for q in range(bits):
+            t |= ((v >> q) & 1) << (d * q)
+        spread[v] = t
+    key = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        c = 0
+        for f in range(d):
+            c |= spread[np.int64(X[i, f]) - low[f]] << (d - 1 - f)
+        key[i] = c
+    # least-significant-digit radix sort, a byte per pass: stable, O(n)
+    perm = np.arange(n, dtype=np.int64)
+    perm_tmp = np.empty(n, dtype=np.int64)
+    key_tmp = np.empty(n, dtype=np.int64)
+    count = np.empty(257, dtype=np.int64)
+    for shift in range(0, total, 8):
+        count[:] = 0
+        for t in range(n):
+            count[((key[t] >> shift) & 255) + 1] += 1
+        for v in range(256):
+            count[v + 1] += count[v]
+        for t in range(n):
+            v = (key[t] >> shift) & 255
+            p = count[v]
+            perm_tmp[p] = perm[t]
+            key_tmp[p] = key[t]
+            count[v] = p + 1
+        perm, perm_tmp = perm_tmp, perm
+        key, key_tmp = key_tmp, key
+    # the nodes, depth first. Every split leaves two non-empty sides, so the leaves are disjoint and
+    # non-empty and there are at most 2n - 1 nodes.
+    cap = max(2 * n - 1, 1)
+    start = np.empty(cap, dtype=np.int64)
+    stop = np.empty(cap, dtype=np.int64)
+    child = np.empty(cap, dtype=np.int64)
+    level = np.empty(cap, dtype=np.int64)
+    start[0], stop[0], child[0], level[0] = 0, n, -1, total - 1
+    stack = np.empty(total + 2, dtype=np.int64)
+    m = 1
+    top = 0
+    stack[0] = 0
+    while top >= 0:
+        node = stack[top]
+        top -= 1
+        s, e = start[node], stop[node]
+        if e - s <= leaf:
+            continue
+        a, b = _tree_split(key, s, e, level[node])
+        if b < 0:
+            continue
+        c = m
+        m += 2
+        child[node] = c
+        start[c], stop[c], child[c], level[c] = s, a, -1, b - 1
+        start[c + 1], stop[c + 1], child[c + 1], level[c + 1] = a, e, -1, b - 1
+        top += 1
+        stack[top] = c + 1
+        top += 1
+        stack[top] = c
+    start, stop, child = start[:m].copy(), stop[:m].copy(), child[:m].copy()
+    # boxes and statistics, children before parents
+    lo = np.empty((m, d), dtype=np.float64)
+    hi = np.empty((m, d), dtype=np.float64)
+    sums = np.zeros((m, d), dtype=np.float64)
+    weight = np.zeros(m, dtype=np.float64)
+    squares = np.zeros(m, dtype=np.float64)
+    for node in range(m - 1, -1, -1):
+        c = child[node]
+        if c >= 0:
+            weight[node] = weight[c] + weight[c + 1]
+            squares[node] = squares[c] + squares[c + 1]
+            for f in range(d):
+                lo[node, f] = min(lo[c, f], lo[c + 1, f])
+                hi[node, f] = max(hi[c, f], hi[c + 1, f])
+                sums[node, f] = sums[c, f] + sums[c + 1, f]
+            continue
+        for f in range(d):
+            lo[node, f] = np.inf
+            hi[node, f] = -np.inf
+        for t in range(start[node], stop[node]):
+            i = perm[t]
+            wi = w[i]
+            weight[node] += wi
+            q = 0.0
+            for f in range(d):
+                x = X[i, f]
+                lo[node, f] = min(lo[node, f], x)
+                hi[node, f] = max(hi[node, f], x)
+                sums[node, f] += wi * x
+                q += x * x
+            squares[node] += wi * q
+    return perm, start, stop, child, lo, hi, sums, weight, squares
+
+
+@njit(nogil=True, cache=True)
+def assign_filtered(X, w, perm, start, stop, child, lo, hi, sums, weight, squares, C, labels, owner, stamp, round_):
+    """Exact squared-Euclidean nearest-centre assignment by filtering the boxes of :func:`build_filter_tree`.
+
+    Walks the tree with a list of candidate centres. At each node the candidate
+    nearest the box's middle, ``z``, removes every other candidate ``j`` that is
+    farther than ``z`` from the corner of the box most favourable to ``j`` (then from
+    every point of the box) by more than ``1e-12`` of the two squared distances'
+    scale, far above the rounding of any distance computed here. A node with one
+    candidate left is that centre's whole: its statistics are added at once, and its
+    samples' labels are written only if it did not belong, whole, to the same centre
+    in the previous round. A leaf with several candidates scans them, in index order,
+    for each sample, computing distances as :func:`assign_bounded` does (sequentially
+    over features), so ties go to the lowest index and the labels are a full scan's.
+
+    Parameters
+    ----------
+    X : (n, d) float64 *(in)*
+    w : (n,) float64 *(in)*
+    perm, start, stop, child, lo, hi, sums, weight, squares : *(in)*
+        The tree (see :func:`build_filter_tree`).
+    C : (k, d) float64 *(in)*
+        Centres, ``k >= 1``.
+    labels : (n,) int64 *(in/out)*
+        The previous round's labels; this round's on return.
+    owner, stamp : (m,) int64 *(in/out)*
+        Per node, the centre that held it whole and the round it did so. Pass ``stamp``
+        below ``round_ - 1`` whenever ``labels`` changed otherwise.
+    round_ : int *(in)*
+        This round's number.
+
+    Returns
+    -------
+    objective : float *(out)*
+        ``sum w |x - c|^2`` from the whole nodes' statistics and the scanned samples' distances,
+        in the order of the walk (not numpy's: it differs from ``(w * min_dist).sum()`` in the
+        last digits).
+    cluster_sums : (k, d) float64 *(out)*
+        ``sum w x`` per cluster (exact for integer data).
+    cluster_weight : (k,) float64 *(out)*
+    n_changed : int *(out)*
+        Samples whose label changed.
+    """
+    d = X.shape[1]
+    k = C.shape[0]
+    cluster_sums = np.zeros((k, d), dtype=np.float64)
+    cluster_weight = np.zeros(k, dtype=np.float64)
+    sq_norm = np.zeros(k, dtype=np.float64)
+    for j in range(k):
+        for f in range(d):
+            sq_norm[j] += C[j, f] * C[j, f]
+    depth_cap = 66  # the tree is at most 61 levels deep (bits * d <= 60)
+    cand = np.empty((depth_cap, k), dtype=np.int64)
+    n_cand = np.empty(depth_cap, dtype=np.int64)
+    node_stack = np.empty(depth_cap + 1, dtype=np.int64)
+    depth_stack = np.empty(depth_cap + 1, dtype=np.int64)
+    for j in range(k):
+        cand[0, j] = j
+    n_cand[0] = k
+    top = 0
+    node_stack[0], depth_stack[0] = 0, 0
+    objective = 0.0
+    n_changed = 0
+    while top >= 0:
+        node, depth = node_stack[top], depth_stack[top]
+        top -= 1
+        m = n_cand[depth]
+        if m > 1:
+            z = -1
+            best = np.inf
+            for t in range(m):
+                j = cand[depth, t]
+                s = 0.0
+                for f in range(d):
+                    v = 0.5 * (lo[node, f] + hi[node, f]) - C[j, f]
+                    s += v * v
+                if s < best:
+                    best, z = s, j
+            kept = 0
+            for t in range(m):
+                j = cand[depth, t]
+                if j != z:
+                    gap = 0.0
+                    scale = 0.0
+                    for f in range(d):
+                        corner = hi[node, f] if C[j, f] > C[z, f] else lo[node, f]
+                        a1 = corner - C[j, f]
+                        a2 = corner - C[z, f]
+                        gap += a1 * a1 - a2 * a2
+                        e1 = max(abs(lo[node, f] - C[j, f]), abs(hi[node, f] - C[j, f]))
+                        e2 = max(abs(lo[node, f] - C[z, f]), abs(hi[node, f] - C[z, f]))
+                        scale += e1 * e1 + e2 * e2
+                    if gap > 1e-12 * scale + 1e-300:
+                        continue
+                cand[depth + 1, kept] = j
+                kept += 1
+            depth += 1
+            n_cand[depth] = kept
+            m = kept
+        if m == 1:
+            j = cand[depth, 0]
+            cluster_weight[j] += weight[node]
+            dot = 0.0
+            for f in range(d):
+                cluster_sums[j, f] += sums[node, f]
+                dot += C[j, f] * sums[node, f]
+            objective += squares[node] - 2.0 * dot + weight[node] * sq_norm[j]
+            if not (stamp[node] == round_ - 1 and owner[node] == j):
+                for t in range(start[node], stop[node]):
+                    i = perm[t]
+                    if labels[i] != j:
+                        labels[i] = j
+                        n_changed += 1
+            owner[node], stamp[node] = j, round_
+            continue
+        c = child[node]
+        if c >= 0:
+            top += 1
+            node_stack[top], depth_stack[top] = c + 1, depth
+            top += 1
+            node_stack[top], depth_stack[top] = c, depth
+            continue
+        for t in range(start[node], stop[node]):
+            i = perm[t]
+            nearest = -1
+            best = np.inf
+            if d == 3:  # the images' case, unrolled (the same operations in the same order)
+                x0, x1, x2 = X[i, 0], X[i, 1], X[i, 2]
+                for u in range(m):
+                    j = cand[depth, u]
+                    v0, v1, v2 = x0 - C[j, 0], x1 - C[j, 1], x2 - C[j, 2]
+                    s = v0 * v0 + v1 * v1 + v2 * v2
+                    if s < best:
+                        best, nearest = s, j
+            else:
+                for u in range(m):
+                    j = cand[depth, u]
+                    s = 0.0
+                    for f in range(d):
+                        v = X[i, f] - C[j, f]
+                        s += v * v
+                    if s < best:
+                        best, nearest = s, j
+            wi = w[i]
+            cluster_weight[nearest] += wi
+            for f in range(d):
+                cluster_sums[nearest, f] += wi * X[i, f]
+            objective += wi * best
+            if labels[i] != nearest:
+                labels[i] = nearest
+                n_changed += 1
+    return objective, cluster_sums, cluster_weight, n_changed

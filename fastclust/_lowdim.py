@@ -22,6 +22,9 @@ bit, with less work per round:
 - the objective ``(w * min_dist).sum()`` is summed inside the kernel in
   numpy's own order, so the stop rule sees the same numbers.
 
+For k-means at small k, :class:`fastclust._treefilter.FilteredRows` (a subclass)
+replaces the tracked assignment by filtering a tree of boxes over the samples.
+
 :func:`integer_layout` states when the path applies: at most
 :data:`MAX_FEATURES` features, integer values and weights, ``sum w * max |x|``
 below 2**52 and, for k-medians, at most :data:`MAX_BINS` distinct values per

@@ -16,9 +16,11 @@ from ._codes import SQEUCLIDEAN
 __all__ = [
     "argmin_shifted",
     "assign_bounded",
+    "assign_filtered",
     "assign_rows_blas",
     "assign_sums_blas",
     "assign_tracked",
+    "build_filter_tree",
     "cluster_medians",
     "cluster_sums",
     "counting_medians",
@@ -363,3 +365,172 @@ def counting_medians(counts: np.ndarray, weight: np.ndarray, low: np.ndarray) ->
     medians = ((low[None, :] + first).astype(np.float64) + (low[None, :] + past).astype(np.float64)) / 2.0
     medians[~(weight > 0.0)] = np.nan
     return medians
+
+
+# --- filtering on a tree of boxes -----------------------------------------------------------------
+# The engine takes this path only with the numba backend (a walk of the tree is Python loops here);
+# these twins are the kernels' oracle, and mirror their walk step for step.
+
+
+def _tree_split(codes: np.ndarray, s: int, e: int, b: int) -> tuple[int, int]:
+    """See the twin: the split of ``codes[s:e]`` at its highest separating bit, ``(position, bit)``."""
+    while b >= 0:
+        a = s + int(np.searchsorted((codes[s:e] >> b) & 1, 1))
+        if a != s and a != e:
+            return a, b
+        b -= 1
+    return s, -1
+
+
+def build_filter_tree(X: np.ndarray, w: np.ndarray, low: np.ndarray, bits: int, leaf: int) -> tuple[np.ndarray, ...]:
+    """The tree of :func:`assign_filtered`: ``(perm, start, stop, child, lo, hi, sums, weight, squares)``;
+    see the twin."""
+    n, d = X.shape
+    total = bits * d
+    values = np.arange(1 << bits, dtype=np.int64)
+    spread = np.zeros(1 << bits, dtype=np.int64)
+    for q in range(bits):
+        spread |= ((values >> q) & 1) << (d * q)
+    key = np.zeros(n, dtype=np.int64)
+    for f in range(d):
+        key |= spread[X[:, f].astype(np.int64) - low[f]] << (d - 1 - f)
+    perm = np.argsort(key, kind="stable").astype(np.int64)
+    key = key[perm]
+    start, stop, child, level = [0], [n], [-1], [total - 1]
+    stack = [0]
+    while stack:
+        node = stack.pop()
+        s, e = start[node], stop[node]
+        if e - s <= leaf:
+            continue
+        a, b = _tree_split(key, s, e, level[node])
+        if b < 0:
+            continue
+        c = len(start)
+        child[node] = c
+        start += [s, a]
+        stop += [a, e]
+        child += [-1, -1]
+        level += [b - 1, b - 1]
+        stack += [c + 1, c]
+    m = len(start)
+    lo, hi = np.empty((m, d)), np.empty((m, d))
+    sums, weight, squares = np.zeros((m, d)), np.zeros(m), np.zeros(m)
+    Xf = X.astype(np.float64)
+    for node in range(m - 1, -1, -1):
+        c = child[node]
+        if c >= 0:  # integer sums: exact in any order
+            weight[node] = weight[c] + weight[c + 1]
+            squares[node] = squares[c] + squares[c + 1]
+            lo[node], hi[node] = np.minimum(lo[c], lo[c + 1]), np.maximum(hi[c], hi[c + 1])
+            sums[node] = sums[c] + sums[c + 1]
+            continue
+        ids = perm[start[node] : stop[node]]
+        x, wi = Xf[ids], w[ids]
+        lo[node], hi[node] = x.min(axis=0), x.max(axis=0)
+        weight[node] = wi.sum()
+        sums[node] = (wi[:, None] * x).sum(axis=0)
+        squares[node] = (wi * (x * x).sum(axis=1)).sum()
+    as_array = np.asarray
+    return (
+        perm,
+        as_array(start, dtype=np.int64),
+        as_array(stop, dtype=np.int64),
+        as_array(child, dtype=np.int64),
+        lo,
+        hi,
+        sums,
+        weight,
+        squares,
+    )
+
+
+def assign_filtered(
+    X: np.ndarray,
+    w: np.ndarray,
+    perm: np.ndarray,
+    start: np.ndarray,
+    stop: np.ndarray,
+    child: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    sums: np.ndarray,
+    weight: np.ndarray,
+    squares: np.ndarray,
+    C: np.ndarray,
+    labels: np.ndarray,
+    owner: np.ndarray,
+    stamp: np.ndarray,
+    round_: int,
+) -> tuple[float, np.ndarray, np.ndarray, int]:
+    """Exact assignment by filtering the tree's boxes; updates ``labels``, ``owner`` and ``stamp`` in place
+    and returns ``(objective, cluster_sums, cluster_weight, n_changed)``; see the twin."""
+    d, k = X.shape[1], C.shape[0]
+    Cf = C.astype(np.float64)
+    cluster_sums, cluster_weight = np.zeros((k, d)), np.zeros(k)
+    sq_norm = np.zeros(k)
+    for f in range(d):
+        sq_norm += Cf[:, f] * Cf[:, f]
+    objective = 0.0
+    n_changed = 0
+    stack: list[tuple[int, list[int]]] = [(0, list(range(k)))]
+    while stack:
+        node, cand = stack.pop()
+        if len(cand) > 1:
+            middle = 0.5 * (lo[node] + hi[node])
+            near = [0.0] * len(cand)
+            for t, j in enumerate(cand):
+                s = 0.0
+                for f in range(d):
+                    v = middle[f] - Cf[j, f]
+                    s += v * v
+                near[t] = s
+            z = cand[int(np.argmin(near))]
+            kept = []
+            for j in cand:
+                if j != z:
+                    gap = scale = 0.0
+                    for f in range(d):
+                        corner = hi[node, f] if Cf[j, f] > Cf[z, f] else lo[node, f]
+                        a1, a2 = corner - Cf[j, f], corner - Cf[z, f]
+                        gap += a1 * a1 - a2 * a2
+                        e1 = max(abs(lo[node, f] - Cf[j, f]), abs(hi[node, f] - Cf[j, f]))
+                        e2 = max(abs(lo[node, f] - Cf[z, f]), abs(hi[node, f] - Cf[z, f]))
+                        scale += e1 * e1 + e2 * e2
+                    if gap > 1e-12 * scale + 1e-300:
+                        continue
+                kept.append(j)
+            cand = kept
+        ids = perm[start[node] : stop[node]]
+        if len(cand) == 1:
+            j = cand[0]
+            cluster_weight[j] += weight[node]
+            dot = 0.0
+            for f in range(d):
+                cluster_sums[j, f] += sums[node, f]
+                dot += Cf[j, f] * sums[node, f]
+            objective += squares[node] - 2.0 * dot + weight[node] * sq_norm[j]
+            if not (stamp[node] == round_ - 1 and owner[node] == j):
+                n_changed += int(np.count_nonzero(labels[ids] != j))
+                labels[ids] = j
+            owner[node], stamp[node] = j, round_
+            continue
+        c = child[node]
+        if c >= 0:
+            stack += [(c + 1, cand), (c, cand)]
+            continue
+        x = X[ids].astype(np.float64)
+        D = np.zeros((ids.size, len(cand)))
+        for f in range(d):
+            v = x[:, f : f + 1] - Cf[cand, f][None, :]
+            D += v * v
+        nearest = np.asarray(cand, dtype=np.int64)[np.argmin(D, axis=1)]
+        best = D.min(axis=1)
+        for t, i in enumerate(ids):
+            j = int(nearest[t])
+            cluster_weight[j] += w[i]
+            cluster_sums[j] += w[i] * x[t]
+            objective += w[i] * best[t]
+        n_changed += int(np.count_nonzero(labels[ids] != nearest))
+        labels[ids] = nearest
+    return objective, cluster_sums, cluster_weight, n_changed

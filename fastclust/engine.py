@@ -26,6 +26,7 @@ from ._lowdim import integer_rows, serial_if_small
 from ._memory import Assigner, in_memory_rows, largest_magnitude, make_block, uses_blas
 from ._repr import short_repr
 from ._scale import Scale
+from ._treefilter import filtered_rows
 from ._validation import (
     as_generator,
     check_centres,
@@ -201,6 +202,8 @@ def kmeans(
     rows, scale = in_memory_rows(X, w, m, backend_name, extra=init_array)
     # an image's distinct colours and the like: the same fit, with exact incremental statistics
     rows = integer_rows(rows)
+    # ... and at small k, whole boxes of colours at once
+    rows = filtered_rows(rows, k)
     # wide integer-valued rows (digit images): bounds skip the products of rows that keep their centre
     rows = bounded_wide_rows(rows)
     # small rounds on the direct path: numba's parallel kernels would cost a barrier per round,

@@ -326,6 +326,7 @@ def bench_images(args: argparse.Namespace) -> None:
     from PIL import Image
 
     from fastclust import image as fi
+    from fastclust._treefilter import size_qualifies
 
     print(f"machine: {machine()}")
     print(f"numba warm-up (cache load or compile): {warm_numba():.2f} s")
@@ -394,6 +395,7 @@ def bench_images(args: argparse.Namespace) -> None:
                     t_sk,
                     mse(img, sk_img),
                     t_sk / t_fc,
+                    "tree filter" if size_qualifies(len(prepared[name].colours), k) else "bounds",
                     bool(np.array_equal(r.labels.ravel(), sk.labels_)),
                     t_fa if fa else "n/a",
                     fa_mse,
@@ -414,6 +416,7 @@ def bench_images(args: argparse.Namespace) -> None:
             "sklearn s",
             "sklearn MSE",
             "speed-up",
+            "fastclust path",
             "labels = sklearn",
             f"faiss s ({'same iters' if faiss_kmeans(np.zeros((4, 3)), np.zeros((1, 3)), 1) else 'not installed'})",
             "faiss MSE",

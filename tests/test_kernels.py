@@ -57,9 +57,11 @@ def test_twins_take_the_same_arguments_and_use_them_all():
     names = [
         "argmin_shifted",
         "assign_bounded",
+        "assign_filtered",
         "assign_rows_blas",
         "assign_sums_blas",
         "assign_tracked",
+        "build_filter_tree",
         "cluster_medians",
         "cluster_sums",
         "counting_medians",

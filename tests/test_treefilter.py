@@ -1,0 +1,251 @@
+"""Filtering a tree of boxes (fastclust._treefilter): the kernels against their twins and a full scan, and
+the fits against the tracked integer path's.
+
+FilteredRows must give the labels, centroids, rounds and stop reason of IntegerRows (and so of the
+general path); its objective comes from exact box statistics and may differ in the last digits only.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from conftest import shared_file
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import fastclust as fc
+from fastclust import _lowdim, _treefilter
+from fastclust import _reference as ref
+from fastclust.metrics import get_metric
+
+kernels = pytest.importorskip("fastclust._kernels", reason="numba is not installed") if fc.numba_available() else None
+needs_numba = pytest.mark.skipif(kernels is None, reason="numba is not installed")
+CONTRACT = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def same(a, b):
+    """Bit-identical, dtype and shape included; floats compared by their bits."""
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        a, b = np.asarray(a), np.asarray(b)
+        assert a.dtype == b.dtype and a.shape == b.shape
+        np.testing.assert_array_equal(a, b)
+    elif isinstance(a, float) or isinstance(b, float):
+        assert float(a).hex() == float(b).hex()
+    else:
+        assert int(a) == int(b)
+
+
+@st.composite
+def tree_problems(draw):
+    """Integer data (few values: duplicates and ties everywhere), integer weights with zeros, small leaves,
+    and centres that move over a few rounds, sometimes onto half-integers (exact ties)."""
+    n = draw(st.integers(1, 90))
+    d = draw(st.integers(1, 4))
+    k = draw(st.integers(1, 7))
+    rng = np.random.default_rng(draw(st.integers(0, 2**31 - 1)))
+    top = draw(st.sampled_from([1, 3, 16, 255]))
+    low = draw(st.sampled_from([0, -5, 7]))
+    X = (rng.integers(0, top + 1, size=(n, d)) + low).astype(np.float64)
+    w = rng.integers(0, 4, size=n).astype(np.float64) if draw(st.booleans()) else np.ones(n)
+    C = rng.integers(low, low + top + 1, size=(k, d)) + draw(st.sampled_from([0.0, 0.5]))
+    if draw(st.booleans()):
+        C = C + rng.normal(scale=0.3, size=C.shape)
+    steps = [rng.normal(scale=draw(st.sampled_from([0.0, 0.1, 2.0])), size=(k, d)) for _ in range(3)]
+    leaf = draw(st.sampled_from([1, 2, 5, 16]))
+    bits = max(top.bit_length(), 1)
+    return X, w, np.ascontiguousarray(C, dtype=np.float64), steps, leaf, np.full(d, low, dtype=np.int64), bits
+
+
+def walk_rounds(ops, X, w, C, steps, tree):
+    """The kernel's outputs and in/out state over a first round and three rounds of moved centres."""
+    n, m = X.shape[0], tree[1].shape[0]
+    labels, owner, stamp = np.zeros(n, dtype=np.int64), np.full(m, -1, dtype=np.int64), np.full(m, -2, dtype=np.int64)
+    out = []
+    for round_, step in enumerate([np.zeros_like(C), *steps]):
+        C = np.ascontiguousarray(C + step)
+        result = ops.assign_filtered(X, w, *tree, C, labels, owner, stamp, round_)
+        out.append((C, result, labels.copy(), owner.copy(), stamp.copy()))
+    return out
+
+
+@needs_numba
+@CONTRACT
+@given(tree_problems())
+def test_tree_and_filter_twins_identical_over_rounds(problem):
+    X, w, C, steps, leaf, low, bits = problem
+    fast = kernels.build_filter_tree(X, w, low, bits, leaf)
+    slow = ref.build_filter_tree(X, w, low, bits, leaf)
+    for a, b in zip(fast, slow, strict=True):
+        same(a, b)
+    for (_, got, *state_got), (_, want, *state_want) in zip(
+        walk_rounds(kernels, X, w, C, steps, fast), walk_rounds(ref, X, w, C, steps, slow), strict=True
+    ):
+        for a, b in zip((*got, *state_got), (*want, *state_want), strict=True):
+            same(a, b)
+
+
+@pytest.mark.parametrize("impl", ["numpy", pytest.param("numba", marks=needs_numba)])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problem=tree_problems())
+def test_filtered_assignment_is_a_full_scan(impl, problem):
+    """Labels of a full scan (ties to the lowest index), the count of changed labels, exact cluster sums,
+    the objective to rounding."""
+    ops = ref if impl == "numpy" else kernels
+    X, w, C, steps, leaf, low, bits = problem
+    tree = ops.build_filter_tree(X, w, low, bits, leaf)
+    previous = np.zeros(X.shape[0], dtype=np.int64)
+    for C_round, (objective, sums, weight, n_changed), labels, _, _ in walk_rounds(ops, X, w, C, steps, tree):
+        assert n_changed == np.count_nonzero(labels != previous)
+        previous = labels
+        diff = X[:, None, :] - C_round[None, :, :]
+        D = np.zeros((X.shape[0], C_round.shape[0]))
+        for f in range(X.shape[1]):
+            D += diff[:, :, f] ** 2
+        np.testing.assert_array_equal(labels, D.argmin(1))
+        k = C_round.shape[0]
+        np.testing.assert_array_equal(weight, np.bincount(labels, weights=w, minlength=k))
+        np.testing.assert_array_equal(sums, ref.cluster_sums(X, w, labels, k))
+        dist = D[np.arange(X.shape[0]), labels]
+        scale = float((w * (X**2).sum(1)).sum() + (w[:, None] * C_round[labels] ** 2).sum()) + 1.0
+        assert abs(objective - float((w * dist).sum())) <= 1e-12 * scale
+
+
+@pytest.mark.parametrize("impl", ["numpy", pytest.param("numba", marks=needs_numba)])
+def test_tree_structure(impl):
+    """Children split their parent's range; boxes hold their samples; leaves are small unless the
+    samples are one point; statistics are the samples' exact sums."""
+    ops = ref if impl == "numpy" else kernels
+    rng = np.random.default_rng(4)
+    X = np.vstack([rng.integers(0, 256, size=(3000, 3)), np.full((40, 3), 9)]).astype(np.float64)  # a heavy point
+    w = rng.integers(0, 5, size=X.shape[0]).astype(np.float64)
+    perm, start, stop, child, lo, hi, sums, weight, squares = ops.build_filter_tree(X, w, np.zeros(3, np.int64), 8, 8)
+    np.testing.assert_array_equal(np.sort(perm), np.arange(X.shape[0]))
+    assert (start[0], stop[0]) == (0, X.shape[0])
+    for node in range(start.size):
+        ids = perm[start[node] : stop[node]]
+        c = child[node]
+        if c >= 0:
+            assert c > node and (start[c], stop[c + 1], stop[c]) == (start[node], stop[node], start[c + 1])
+            assert start[c] < stop[c] and start[c + 1] < stop[c + 1]
+        else:
+            assert ids.size <= 8 or (X[ids] == X[ids[0]]).all()
+        np.testing.assert_array_equal(lo[node], X[ids].min(0))
+        np.testing.assert_array_equal(hi[node], X[ids].max(0))
+        assert weight[node] == w[ids].sum() and squares[node] == (w[ids] * (X[ids] ** 2).sum(1)).sum()
+        np.testing.assert_array_equal(sums[node], (w[ids, None] * X[ids]).sum(0))
+    assert (child >= 0).sum() > 100  # a real tree, not one leaf
+
+
+# --- fits: FilteredRows against IntegerRows --------------------------------------------------------
+
+
+def _fit(X, k, *, filtered, **kwargs):
+    saved = _treefilter.MAX_K
+    _treefilter.MAX_K = saved if filtered else 0
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return fc.kmeans(X, k, **kwargs)
+    finally:
+        _treefilter.MAX_K = saved
+
+
+def assert_same_fit(a, b):
+    np.testing.assert_array_equal(a.labels, b.labels)
+    np.testing.assert_array_equal(a.centroids, b.centroids)
+    assert (a.n_iter, a.k, a.stop_reason) == (b.n_iter, b.k, b.stop_reason)
+    np.testing.assert_allclose(a.history, b.history, rtol=1e-12)
+
+
+CASES = [
+    # (values, n, d, k, weights, init, empty, max_iter)
+    (256, 3000, 3, 12, "counts", "random", "drop", None),
+    (256, 3000, 3, 1, "counts", "random", "drop", None),
+    (6, 2000, 3, 8, "ones", "k-means++", "drop", None),  # exact ties everywhere: plateaus, stalls
+    (4, 1500, 2, 12, "zeros", "random-uniform", "reseed", None),  # empty clusters, zero weights
+    (4, 1500, 2, 12, "counts", "random-uniform", "drop", None),
+    (1000, 2000, 4, 9, "ones", "random", "drop", None),
+    (256, 3000, 3, 10, "counts", "k-means++", "drop", 3),  # stopped by max_iter
+]
+
+
+@needs_numba
+@pytest.mark.parametrize("case", CASES, ids=[f"case{i}" for i in range(len(CASES))])
+def test_filtered_fits_equal_the_tracked_path(case, monkeypatch):
+    monkeypatch.setattr(_treefilter, "MIN_ROWS", 1000)
+    values, n, d, k, weights, init, empty, max_iter = case
+    rng = np.random.default_rng(n + d + k)
+    X = rng.integers(0, values, size=(n, d)).astype(np.float64) - (values // 3 if values == 1000 else 0)
+    w = {"ones": None, "counts": rng.integers(1, 50, size=n), "zeros": rng.integers(0, 3, size=n)}[weights]
+    if weights == "zeros":
+        w[0] = 1
+    kwargs = dict(init=init, seed=3, sample_weight=w, empty=empty, max_iter=max_iter, backend="numba")
+    chosen = []
+    original = _treefilter.filtered_rows
+
+    def spy(rows, k):
+        out = original(rows, k)
+        chosen.append(type(out).__name__)
+        return out
+
+    monkeypatch.setattr("fastclust.engine.filtered_rows", spy)
+    assert_same_fit(_fit(X, k, filtered=True, **kwargs), _fit(X, k, filtered=False, **kwargs))
+    assert chosen == ["FilteredRows", "IntegerRows"]
+
+
+def test_which_fits_take_the_filtered_path(monkeypatch):
+    monkeypatch.setattr(_treefilter, "MIN_ROWS", 100)
+    rng = np.random.default_rng(2)
+    X = rng.integers(0, 256, size=(300, 3)).astype(np.float64)
+
+    def kind(X, k, metric="l2", backend="numba", w=None):
+        from fastclust._memory import in_memory_rows
+
+        rows, _ = in_memory_rows(X, np.ones(X.shape[0]) if w is None else w, get_metric(metric), backend)
+        return type(_treefilter.filtered_rows(_lowdim.integer_rows(rows), k)).__name__
+
+    if fc.numba_available():
+        assert kind(X, 12) == "FilteredRows"
+        assert kind(X, 1) == "FilteredRows"
+        assert kind(X, 13) == "IntegerRows"  # k above MAX_K
+        assert kind(X, 3, metric="l1") == "IntegerRows"  # k-medians keeps its histograms
+        assert kind(X[:99], 3) == "IntegerRows"  # too few rows
+        assert kind(X * 64, 3) == "IntegerRows"  # 14 bits per feature: beyond MAX_BITS
+        assert kind(X + 0.5, 3) == "InMemoryRows"  # not integers: neither path
+    assert kind(X, 3, backend="numpy") == "IntegerRows"  # the walk would be Python loops
+
+
+@needs_numba
+def test_reseeding_reads_distances_on_demand(monkeypatch):
+    """'reseed' needs each sample's distance, which the walk does not compute: it is computed on demand,
+    with the general path's bits, so the same sample is chosen."""
+    monkeypatch.setattr(_treefilter, "MIN_ROWS", 100)
+    X = np.vstack([np.zeros((300, 3)), np.full((5, 3), 200.0), [[255.0, 0.0, 0.0]]])
+    init = np.array([[0.0, 0.0, 0.0], [200.0, 200.0, 200.0], [100.0, 100.0, 100.0]])  # the last one gets nobody
+    a = _fit(X, 3, filtered=True, init=init, empty="reseed", backend="numba")
+    b = _fit(X, 3, filtered=False, init=init, empty="reseed", backend="numba")
+    assert_same_fit(a, b)
+    assert a.k == 3 and a.labels[-1] == 2  # the farthest sample seeded the empty cluster
+
+
+@pytest.mark.slow
+def test_course_image_compression_unchanged_by_the_filter(backend):
+    """football.bmp at k = 3, 6, 12: the filtered path's palettes and labels equal the tracked path's."""
+    from fastclust import image as fi
+
+    img = fi.load_image(shared_file("homework1", "football.bmp"))
+    prepared = fi.prepare_image(img)
+    for k in (3, 6, 12):
+        a = fi.compress(prepared, k, seed=0, backend=backend)
+        saved = _treefilter.MAX_K
+        _treefilter.MAX_K = 0
+        try:
+            b = fi.compress(prepared, k, seed=0, backend=backend)
+        finally:
+            _treefilter.MAX_K = saved
+        np.testing.assert_array_equal(a.labels, b.labels)
+        np.testing.assert_array_equal(a.palette, b.palette)
+        assert a.n_iter == b.n_iter
+        assert abs(a.objective - b.objective) <= 1e-12 * b.objective
