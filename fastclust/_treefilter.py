@@ -69,6 +69,10 @@ class FilteredRows(IntegerRows):
     def __init__(self, rows: IntegerRows, bits: int) -> None:
         super().__init__(rows.block, rows.metric, rows.backend, rows.low, rows.n_bins)
         self.tree = self.ops.build_filter_tree(self.X, self.w, self.low, bits, LEAF)
+        perm = self.tree[0]
+        # the walk reads a leaf's samples contiguously, in the tree's order
+        self.X_tree, self.w_tree = np.ascontiguousarray(self.X[perm]), self.w[perm]
+        self.tree_labels: np.ndarray | None = None
         n_nodes = self.tree[1].shape[0]
         self.owner = np.full(n_nodes, -1, dtype=np.int64)
         self.stamp = np.full(n_nodes, _STALE, dtype=np.int64)
@@ -80,9 +84,11 @@ class FilteredRows(IntegerRows):
         first = self.labels is None
         if self.labels is None:
             self.labels = np.zeros(n, dtype=np.int64)
+        if self.tree_labels is None:
+            self.tree_labels = self.labels[self.tree[0]]
         C = np.ascontiguousarray(C, dtype=np.float64)
         objective, sums, weight, n_changed = self.ops.assign_filtered(
-            self.X, self.w, *self.tree, C, self.labels, self.owner, self.stamp, self.round
+            self.X_tree, self.w_tree, *self.tree, C, self.labels, self.tree_labels, self.owner, self.stamp, self.round
         )
         self.round += 1
         self._stats = (sums, weight, np.zeros((C.shape[0], d, 0)))
@@ -103,11 +109,16 @@ class FilteredRows(IntegerRows):
 
     def relabel(self, samples: np.ndarray, clusters: np.ndarray) -> None:
         super().relabel(samples, clusters)
-        self.stamp[:] = _STALE
+        self._labels_changed()
 
     def renumber(self, keep: np.ndarray) -> None:
         super().renumber(keep)
+        self._labels_changed()
+
+    def _labels_changed(self) -> None:
+        """The labels changed outside the walk: no node is known whole, and the tree's copy is stale."""
         self.stamp[:] = _STALE
+        self.tree_labels = None
 
 
 def _code_bits(rows: IntegerRows) -> int | None:

@@ -61,11 +61,14 @@ def tree_problems(draw):
 def walk_rounds(ops, X, w, C, steps, tree):
     """The kernel's outputs and in/out state over a first round and three rounds of moved centres."""
     n, m = X.shape[0], tree[1].shape[0]
+    perm = tree[0]
     labels, owner, stamp = np.zeros(n, dtype=np.int64), np.full(m, -1, dtype=np.int64), np.full(m, -2, dtype=np.int64)
+    tree_labels = labels[perm]
     out = []
     for round_, step in enumerate([np.zeros_like(C), *steps]):
         C = np.ascontiguousarray(C + step)
-        result = ops.assign_filtered(X, w, *tree, C, labels, owner, stamp, round_)
+        result = ops.assign_filtered(X[perm], w[perm], *tree, C, labels, tree_labels, owner, stamp, round_)
+        np.testing.assert_array_equal(tree_labels, labels[perm])  # the two copies stay in step
         out.append((C, result, labels.copy(), owner.copy(), stamp.copy()))
     return out
 
