@@ -29,11 +29,12 @@ decides "no new minimum" on its own objective, as on the wide bounded path
 
 :func:`filtered_rows` states when the path applies: squared Euclidean (k-means),
 the numba backend (a walk of the tree in Python would be slow), at least
-:data:`MIN_ROWS` samples and at most :data:`MAX_K` centres, where it was
-measured faster than :class:`~fastclust._lowdim.IntegerRows`: on the course
-images' colours its assignments took 1/3.2-1/4.3 of the time at k = 3,
-1/1.7-1/2.4 at k = 6 and 1/1.2-1/1.5 at k = 12, but 0.8-1.3x at k = 24 and
-0.8-1.0x at k = 48.
+:data:`MIN_ROWS` samples and at most :data:`MAX_K` centres. Measured on the course
+images' colours, ``compress()`` end to end against
+:class:`~fastclust._lowdim.IntegerRows` from the same initial centres: 1.4-1.7x
+faster at k = 3, 1.6-2.0x at k = 6, 1.3-1.6x at k = 12, 0.97-1.9x at k = 24
+(flower.jpg, whose 68,480 pixels hold 49,264 colours, the slowest), and
+0.94-1.14x at k = 48.
 """
 
 from __future__ import annotations
@@ -46,9 +47,9 @@ from ._memory import InMemoryRows
 
 __all__ = ["LEAF", "MAX_BITS", "MAX_K", "MIN_ROWS", "FilteredRows", "filtered_rows", "size_qualifies"]
 
-#: Most centres the path takes: beyond about a dozen, boxes straddle so many boundaries that
-#: tracking two centres per sample (IntegerRows) is faster.
-MAX_K = 12
+#: Most centres the path takes: beyond a few dozen, boxes straddle so many boundaries that
+#: tracking two centres per sample (IntegerRows) is as fast (see the module's figures).
+MAX_K = 24
 #: Fewest samples: below this a fit takes a few milliseconds either way.
 MIN_ROWS = 1 << 14
 #: Most bits per feature in the Morton code (a table of 2**bits entries spreads them).

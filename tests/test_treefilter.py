@@ -165,6 +165,7 @@ def assert_same_fit(a, b):
 CASES = [
     # (values, n, d, k, weights, init, empty, max_iter)
     (256, 3000, 3, 12, "counts", "random", "drop", None),
+    (256, 4000, 3, 24, "counts", "k-means++", "drop", None),
     (256, 3000, 3, 1, "counts", "random", "drop", None),
     (6, 2000, 3, 8, "ones", "k-means++", "drop", None),  # exact ties everywhere: plateaus, stalls
     (4, 1500, 2, 12, "zeros", "random-uniform", "reseed", None),  # empty clusters, zero weights
@@ -210,9 +211,9 @@ def test_which_fits_take_the_filtered_path(monkeypatch):
         return type(_treefilter.filtered_rows(_lowdim.integer_rows(rows), k)).__name__
 
     if fc.numba_available():
-        assert kind(X, 12) == "FilteredRows"
+        assert kind(X, _treefilter.MAX_K) == "FilteredRows"
         assert kind(X, 1) == "FilteredRows"
-        assert kind(X, 13) == "IntegerRows"  # k above MAX_K
+        assert kind(X, _treefilter.MAX_K + 1) == "IntegerRows"  # k above MAX_K
         assert kind(X, 3, metric="l1") == "IntegerRows"  # k-medians keeps its histograms
         assert kind(X[:99], 3) == "IntegerRows"  # too few rows
         assert kind(X * 64, 3) == "IntegerRows"  # 14 bits per feature: beyond MAX_BITS
@@ -235,12 +236,12 @@ def test_reseeding_reads_distances_on_demand(monkeypatch):
 
 @pytest.mark.slow
 def test_course_image_compression_unchanged_by_the_filter(backend):
-    """football.bmp at k = 3, 6, 12: the filtered path's palettes and labels equal the tracked path's."""
+    """football.bmp at k = 3, 6, 12, 24: the filtered path's palettes and labels equal the tracked path's."""
     from fastclust import image as fi
 
     img = fi.load_image(shared_file("homework1", "football.bmp"))
     prepared = fi.prepare_image(img)
-    for k in (3, 6, 12):
+    for k in (3, 6, 12, 24):
         a = fi.compress(prepared, k, seed=0, backend=backend)
         saved = _treefilter.MAX_K
         _treefilter.MAX_K = 0
