@@ -14,6 +14,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import integer_case_data, same
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -26,18 +27,6 @@ from fastclust.metrics import get_metric
 kernels = pytest.importorskip("fastclust._kernels", reason="numba is not installed") if fc.numba_available() else None
 needs_numba = pytest.mark.skipif(kernels is None, reason="numba is not installed")
 CONTRACT = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-def same(a, b):
-    """Bit-identical, dtype and shape included; floats compared by their bits."""
-    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        a, b = np.asarray(a), np.asarray(b)
-        assert a.dtype == b.dtype and a.shape == b.shape
-        np.testing.assert_array_equal(a, b)
-    elif isinstance(a, float) or isinstance(b, float):
-        assert float(a).hex() == float(b).hex()
-    else:
-        assert int(a) == int(b)
 
 
 def full_scan(X, C, metric):
@@ -192,11 +181,7 @@ CASES = [
 @pytest.mark.parametrize("case", CASES, ids=[f"case{i}" for i in range(len(CASES))])
 def test_integer_path_fits_equal_the_general_path(backend, metric, case):
     values, n, d, k, weights, init, empty, max_iter = case
-    rng = np.random.default_rng(n + d + k)
-    X = rng.integers(0, values, size=(n, d)).astype(np.float64) - (values // 3 if values == 1000 else 0)
-    w = {"ones": None, "counts": rng.integers(1, 50, size=n), "zeros": rng.integers(0, 3, size=n)}[weights]
-    if weights == "zeros":
-        w[0] = 1
+    X, w = integer_case_data(values, n, d, k, weights)
     kwargs = dict(metric=metric, init=init, seed=3, sample_weight=w, empty=empty, max_iter=max_iter, backend=backend)
     assert _lowdim.integer_layout(X, np.ones(n) if w is None else w.astype(float), get_metric(metric)) is not None
     assert_same_fit(_fit(X, k, **kwargs), _fit(X, k, general=True, **kwargs))

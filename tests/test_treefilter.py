@@ -11,7 +11,7 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import shared_file
+from conftest import integer_case_data, same, shared_file
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -23,18 +23,6 @@ from fastclust.metrics import get_metric
 kernels = pytest.importorskip("fastclust._kernels", reason="numba is not installed") if fc.numba_available() else None
 needs_numba = pytest.mark.skipif(kernels is None, reason="numba is not installed")
 CONTRACT = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-def same(a, b):
-    """Bit-identical, dtype and shape included; floats compared by their bits."""
-    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        a, b = np.asarray(a), np.asarray(b)
-        assert a.dtype == b.dtype and a.shape == b.shape
-        np.testing.assert_array_equal(a, b)
-    elif isinstance(a, float) or isinstance(b, float):
-        assert float(a).hex() == float(b).hex()
-    else:
-        assert int(a) == int(b)
 
 
 @st.composite
@@ -180,11 +168,7 @@ CASES = [
 def test_filtered_fits_equal_the_tracked_path(case, monkeypatch):
     monkeypatch.setattr(_treefilter, "MIN_ROWS", 1000)
     values, n, d, k, weights, init, empty, max_iter = case
-    rng = np.random.default_rng(n + d + k)
-    X = rng.integers(0, values, size=(n, d)).astype(np.float64) - (values // 3 if values == 1000 else 0)
-    w = {"ones": None, "counts": rng.integers(1, 50, size=n), "zeros": rng.integers(0, 3, size=n)}[weights]
-    if weights == "zeros":
-        w[0] = 1
+    X, w = integer_case_data(values, n, d, k, weights)
     kwargs = dict(init=init, seed=3, sample_weight=w, empty=empty, max_iter=max_iter, backend="numba")
     chosen = []
     original = _treefilter.filtered_rows
