@@ -1186,13 +1186,13 @@ def assign_filtered(
 
     Returns
     -------
-    objective : float *(out)*
-        ``sum w |x - c|^2`` from the whole nodes' statistics and the scanned samples' distances,
-        in the order of the walk (not numpy's: it differs from ``(w * min_dist).sum()`` in the
-        last digits).
     cluster_sums : (k, d) float64 *(out)*
-        ``sum w x`` per cluster (exact for integer data).
+        ``sum w x`` per cluster.
     cluster_weight : (k,) float64 *(out)*
+        ``sum w`` per cluster.
+    cluster_squares : (k,) float64 *(out)*
+        ``sum w |x|^2`` per cluster. All three are exact for integer data within the tree's
+        limits (see :func:`build_filter_tree`), so equal to a recomputation in any order.
     n_changed : int *(out)*
         Samples whose label changed.
     """
@@ -1200,10 +1200,7 @@ def assign_filtered(
     k = C.shape[0]
     cluster_sums = np.zeros((k, d), dtype=np.float64)
     cluster_weight = np.zeros(k, dtype=np.float64)
-    sq_norm = np.zeros(k, dtype=np.float64)
-    for j in range(k):
-        for f in range(d):
-            sq_norm[j] += C[j, f] * C[j, f]
+    cluster_squares = np.zeros(k, dtype=np.float64)
     depth_cap = 66  # the tree is at most 61 levels deep (bits * d <= 60)
     cand = np.empty((depth_cap, k), dtype=np.int64)
     n_cand = np.empty(depth_cap, dtype=np.int64)
@@ -1214,14 +1211,13 @@ def assign_filtered(
     n_cand[0] = k
     top = 0
     node_stack[0], depth_stack[0] = 0, 0
-    objective = 0.0
     n_changed = 0
     while top >= 0:
         node, depth = node_stack[top], depth_stack[top]
         top -= 1
         m = n_cand[depth]
         if m > 1:
-            z = -1
+            z = cand[depth, 0]  # (kept if every distance were inf or NaN, as the twin's argmin)
             best = np.inf
             for t in range(m):
                 j = cand[depth, t]
@@ -1255,11 +1251,9 @@ def assign_filtered(
         if m == 1:
             j = cand[depth, 0]
             cluster_weight[j] += weight[node]
-            dot = 0.0
+            cluster_squares[j] += squares[node]
             for f in range(d):
                 cluster_sums[j, f] += sums[node, f]
-                dot += C[j, f] * sums[node, f]
-            objective += squares[node] - 2.0 * dot + weight[node] * sq_norm[j]
             if not (stamp[node] == round_ - 1 and owner[node] == j):
                 for t in range(start[node], stop[node]):
                     if tree_labels[t] != j:
@@ -1304,11 +1298,14 @@ def assign_filtered(
                     best = s if closer else best
             wi = w_tree[t]
             cluster_weight[nearest] += wi
+            q = 0.0
             for f in range(d):
-                cluster_sums[nearest, f] += wi * X_tree[t, f]
-            objective += wi * best
+                x = X_tree[t, f]
+                cluster_sums[nearest, f] += wi * x
+                q += x * x
+            cluster_squares[nearest] += wi * q
             if tree_labels[t] != nearest:
                 tree_labels[t] = nearest
                 labels[perm[t]] = nearest
                 n_changed += 1
-    return objective, cluster_sums, cluster_weight, n_changed
+    return cluster_sums, cluster_weight, cluster_squares, n_changed

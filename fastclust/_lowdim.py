@@ -143,6 +143,8 @@ class IntegerRows(InMemoryRows):
         # the bounds carry offset's rounding error (2**-52 of it): keep it below 1/4096 of the margin
         self._offset_limit = block.margin * 2.0**40
         self._stats: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self.moved: np.ndarray | None = None  # the samples the last assignment moved, and their labels before
+        self.was: np.ndarray | None = None
 
     def assign(self, C: np.ndarray, drift: np.ndarray | None) -> Step:
         n = self.X.shape[0]
@@ -172,6 +174,7 @@ class IntegerRows(InMemoryRows):
             self.offset,
             self.block.margin,
         )
+        self.moved, self.was = moved, was  # for subclasses keeping statistics of their own
         if first:
             self._stats = None
             return Step(float(objective), n)

@@ -463,16 +463,12 @@ def assign_filtered(
     owner: np.ndarray,
     stamp: np.ndarray,
     round_: int,
-) -> tuple[float, np.ndarray, np.ndarray, int]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Exact assignment by filtering the tree's boxes; updates ``labels``, ``tree_labels``, ``owner`` and
-    ``stamp`` in place and returns ``(objective, cluster_sums, cluster_weight, n_changed)``; see the twin."""
+    ``stamp`` in place and returns ``(cluster_sums, cluster_weight, cluster_squares, n_changed)``; see the twin."""
     d, k = X_tree.shape[1], C.shape[0]
     Cf = C.astype(np.float64)
-    cluster_sums, cluster_weight = np.zeros((k, d)), np.zeros(k)
-    sq_norm = np.zeros(k)
-    for f in range(d):
-        sq_norm += Cf[:, f] * Cf[:, f]
-    objective = 0.0
+    cluster_sums, cluster_weight, cluster_squares = np.zeros((k, d)), np.zeros(k), np.zeros(k)
     n_changed = 0
     stack: list[tuple[int, list[int]]] = [(0, list(range(k)))]
     while stack:
@@ -506,11 +502,8 @@ def assign_filtered(
         if len(cand) == 1:
             j = cand[0]
             cluster_weight[j] += weight[node]
-            dot = 0.0
-            for f in range(d):
-                cluster_sums[j, f] += sums[node, f]
-                dot += Cf[j, f] * sums[node, f]
-            objective += squares[node] - 2.0 * dot + weight[node] * sq_norm[j]
+            cluster_squares[j] += squares[node]
+            cluster_sums[j] += sums[node]
             if not (stamp[node] == round_ - 1 and owner[node] == j):
                 n_changed += int(np.count_nonzero(tree_labels[rng] != j))
                 tree_labels[rng] = j
@@ -527,14 +520,13 @@ def assign_filtered(
             v = x[:, f : f + 1] - Cf[cand, f][None, :]
             D += v * v
         nearest = np.asarray(cand, dtype=np.int64)[np.argmin(D, axis=1)]
-        best = D.min(axis=1)
         for t in range(x.shape[0]):
             j = int(nearest[t])
             cluster_weight[j] += wx[t]
             cluster_sums[j] += wx[t] * x[t]
-            objective += wx[t] * best[t]
+            cluster_squares[j] += wx[t] * float(np.sum(x[t] * x[t]))
         changed = tree_labels[rng] != nearest
         n_changed += int(np.count_nonzero(changed))
         tree_labels[rng] = nearest
         labels[perm[rng][changed]] = nearest[changed]
-    return objective, cluster_sums, cluster_weight, n_changed
+    return cluster_sums, cluster_weight, cluster_squares, n_changed

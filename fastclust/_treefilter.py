@@ -18,18 +18,23 @@ fits and gives the same labels, centres and rounds:
 - the cluster sums come out of the same walk, as exact integer sums, so the
   means are the general path's to the last bit.
 
-The objective is summed from the boxes' statistics,
-``sum w |x|^2 - 2 c . sum w x + |c|^2 sum w``, not from per-sample distances in
-numpy's order, so it differs from the general path's in the last digits
-(measured: 1e-14 relative). Each assignment gives the general path's labels for
+The objective comes from each cluster's exact statistics and centre
+(:func:`exact_objective`), not from per-sample distances summed in numpy's order,
+so it differs from the general path's in the last digits (measured: 1e-15
+relative on the course images; accurate far from zero too, as each cluster is
+expanded around an integer point next to its centre). The numpy backend, which
+keeps the tracked assignment (a walk of the tree in Python would be slow), reports
+the same objective for the same fits (:class:`ExactObjectiveRows`), so both
+backends give the same bits. Each assignment gives the general path's labels for
 the same centres, so a fit that converges (or stops at ``max_iter``) has its
 labels, centres and rounds; one that stalls on a plateau of equal objectives
 decides "no new minimum" on its own objective, as on the wide bounded path
 (:mod:`fastclust._widebounds`).
 
 :func:`filtered_rows` states when the path applies: squared Euclidean (k-means),
-the numba backend (a walk of the tree in Python would be slow), at least
-:data:`MIN_ROWS` samples and at most :data:`MAX_K` centres. Measured on the course
+at least :data:`MIN_ROWS` samples, at most :data:`MAX_K` centres, and integer data
+that :class:`~fastclust._lowdim.IntegerRows` takes with at most :data:`MAX_BITS`
+bits per feature. Measured on the course
 images' colours, ``compress()`` end to end against
 :class:`~fastclust._lowdim.IntegerRows` from the same initial centres: 1.4-1.7x
 faster at k = 3, 1.6-2.0x at k = 6, 1.3-1.6x at k = 12, 0.97-1.9x at k = 24
@@ -45,7 +50,17 @@ from ._lloyd import Step
 from ._lowdim import EXACT_LIMIT, IntegerRows
 from ._memory import InMemoryRows
 
-__all__ = ["LEAF", "MAX_BITS", "MAX_K", "MIN_ROWS", "FilteredRows", "filtered_rows", "size_qualifies"]
+__all__ = [
+    "LEAF",
+    "MAX_BITS",
+    "MAX_K",
+    "MIN_ROWS",
+    "ExactObjectiveRows",
+    "FilteredRows",
+    "exact_objective",
+    "filtered_rows",
+    "size_qualifies",
+]
 
 #: Most centres the path takes: beyond a few dozen, boxes straddle so many boundaries that
 #: tracking two centres per sample (IntegerRows) is as fast (see the module's figures).
@@ -60,15 +75,87 @@ LEAF = 16
 _STALE = -2
 
 
-class FilteredRows(IntegerRows):
-    """:class:`~fastclust._lowdim.IntegerRows` whose assignment filters the boxes of a tree (see the module).
+def exact_objective(
+    C: np.ndarray, sums: np.ndarray, weight: np.ndarray, squares: np.ndarray, low: np.ndarray, high: np.ndarray
+) -> float:
+    """``sum_i w_i |x_i - c_{label_i}|^2`` from each cluster's exact statistics and centre.
+
+    ``sums`` (``sum w x``), ``weight`` (``sum w``) and ``squares`` (``sum w |x|^2``) must be
+    exact integers (see :func:`filtered_rows`). Each cluster's terms are moved to an
+    integer origin ``o`` next to its centre, exactly in int64:
+    ``sum w |x - o|^2`` and ``sum w (x - o)``; then
+    ``sum w |x - c|^2 = sum w |x - o|^2 - 2 (c - o) . sum w (x - o) + |c - o|^2 sum w``
+    adds terms of the objective's own size. (Expanded around zero instead, data far
+    from the origin would cancel away digits: 1e-5 relative at values near 1e5.)
+    The result depends on the statistics and ``C`` only, not on how the statistics
+    were summed, so both backends give the same bits.
+    """
+    origin = np.clip(np.rint(C), low, high)  # inside the data's box: every product below stays exact
+    o = origin.astype(np.int64)
+    S, W, Q = sums.astype(np.int64), weight.astype(np.int64), squares.astype(np.int64)
+    S_shift = S - W[:, None] * o
+    Q_shift = Q - 2 * (o * S).sum(axis=1) + W * (o * o).sum(axis=1)
+    delta = C - origin  # exact for a centre within the box (|c - o| <= 1/2 there)
+    per_cluster = (
+        Q_shift.astype(np.float64)
+        - 2.0 * (delta * S_shift.astype(np.float64)).sum(axis=1)
+        + weight * (delta * delta).sum(axis=1)
+    )
+    return float(per_cluster.sum())
+
+
+class ExactObjectiveRows(IntegerRows):
+    """:class:`~fastclust._lowdim.IntegerRows` reporting :func:`exact_objective`: the numpy backend's side of
+    :class:`FilteredRows`, so a fit gives the same objective, to the last bit, on either backend.
+
+    Keeps each cluster's ``sum w |x|^2`` beside the other statistics, updated from the
+    samples that moved.
+    """
+
+    def __init__(self, rows: IntegerRows) -> None:
+        super().__init__(rows.block, rows.metric, rows.backend, rows.low, rows.n_bins)
+        self.high = np.array([self.X[:, f].max() for f in range(self.X.shape[1])])
+        q = np.zeros(self.X.shape[0])
+        for f in range(self.X.shape[1]):
+            q += self.X[:, f] * self.X[:, f]
+        self.w_squares = self.w * q  # exact integers (the gate checks)
+        self._squares: np.ndarray | None = None
+
+    def assign(self, C: np.ndarray, drift: np.ndarray | None) -> Step:
+        step = super().assign(C, drift)
+        assert self.labels is not None
+        k = C.shape[0]
+        sums, weight, _ = self._statistics(k)
+        if self._squares is None or self._squares.shape[0] != k:  # first round, or labels changed outside
+            self._squares = np.bincount(self.labels, weights=self.w_squares, minlength=k)
+        elif self.moved is not None and self.was is not None and self.moved.size:
+            # integers below 2**53: exact, in any order
+            np.subtract.at(self._squares, self.was, self.w_squares[self.moved])
+            np.add.at(self._squares, self.labels[self.moved], self.w_squares[self.moved])
+        return Step(self._objective(C, sums, weight), step.n_changed)
+
+    def _objective(self, C: np.ndarray, sums: np.ndarray, weight: np.ndarray) -> float:
+        assert self._squares is not None
+        return exact_objective(np.asarray(C, dtype=np.float64), sums, weight, self._squares, self.low, self.high)
+
+    def relabel(self, samples: np.ndarray, clusters: np.ndarray) -> None:
+        super().relabel(samples, clusters)
+        self._squares = None
+
+    def renumber(self, keep: np.ndarray) -> None:
+        super().renumber(keep)
+        self._squares = None
+
+
+class FilteredRows(ExactObjectiveRows):
+    """:class:`ExactObjectiveRows` whose assignment filters the boxes of a tree (see the module).
 
     Keeps the tree, and per node the centre that held it whole in the last round
     (so a box whose samples keep their label is not rewritten).
     """
 
     def __init__(self, rows: IntegerRows, bits: int) -> None:
-        super().__init__(rows.block, rows.metric, rows.backend, rows.low, rows.n_bins)
+        super().__init__(rows)
         self.tree = self.ops.build_filter_tree(self.X, self.w, self.low, bits, LEAF)
         perm = self.tree[0]
         # the walk reads a leaf's samples contiguously, in the tree's order
@@ -88,14 +175,14 @@ class FilteredRows(IntegerRows):
         if self.tree_labels is None:
             self.tree_labels = self.labels[self.tree[0]]
         C = np.ascontiguousarray(C, dtype=np.float64)
-        objective, sums, weight, n_changed = self.ops.assign_filtered(
+        sums, weight, self._squares, n_changed = self.ops.assign_filtered(
             self.X_tree, self.w_tree, *self.tree, C, self.labels, self.tree_labels, self.owner, self.stamp, self.round
         )
         self.round += 1
         self._stats = (sums, weight, np.zeros((C.shape[0], d, 0)))
         self._last_C = C
         self.min_dist = None  # per-sample distances only on demand (farthest)
-        return Step(float(objective), n if first else int(n_changed))
+        return Step(self._objective(C, sums, weight), n if first else int(n_changed))
 
     def farthest(self, m: int) -> np.ndarray:
         if self.min_dist is None:
@@ -128,8 +215,9 @@ def _code_bits(rows: IntegerRows) -> int | None:
     span = [int(rows.X[:, f].max()) - int(rows.low[f]) for f in range(d)]
     bits = max(max(span).bit_length(), 1)
     largest = float(np.abs(rows.X).max())
-    # every node's sum w |x|^2 must be an exact integer too
-    if bits > MAX_BITS or bits * d > 60 or not float(rows.w.sum()) * d * largest * largest < EXACT_LIMIT:
+    # every sum w |x|^2 must be an exact integer too; the codes have at most
+    # MAX_FEATURES * MAX_BITS = 48 bits, within the kernel's 60
+    if bits > MAX_BITS or not float(rows.w.sum()) * d * largest * largest < EXACT_LIMIT:
         return None
     return bits
 
@@ -141,15 +229,13 @@ def size_qualifies(n_rows: int, k: int) -> bool:
 
 
 def filtered_rows(rows: InMemoryRows, k: int) -> InMemoryRows:
-    """``rows`` as :class:`FilteredRows` for a k-means fit of at most :data:`MAX_K` centres on at least
-    :data:`MIN_ROWS` samples that :class:`~fastclust._lowdim.IntegerRows` took, with the numba backend;
-    else ``rows`` itself. Call it before the first assignment."""
-    if (
-        not isinstance(rows, IntegerRows)
-        or rows.metric.centre != "mean"
-        or rows.backend != "numba"
-        or not size_qualifies(rows.X.shape[0], k)
-    ):
+    """``rows`` as :class:`FilteredRows` (numba backend) or :class:`ExactObjectiveRows` (numpy backend: the
+    tracked assignment, the same objective) for a k-means fit of at most :data:`MAX_K` centres on at least
+    :data:`MIN_ROWS` samples that :class:`~fastclust._lowdim.IntegerRows` took; else ``rows`` itself.
+    Call it before the first assignment."""
+    if not isinstance(rows, IntegerRows) or rows.metric.centre != "mean" or not size_qualifies(rows.X.shape[0], k):
         return rows
     bits = _code_bits(rows)
-    return rows if bits is None else FilteredRows(rows, bits)
+    if bits is None:
+        return rows
+    return FilteredRows(rows, bits) if rows.backend == "numba" else ExactObjectiveRows(rows)

@@ -11,7 +11,7 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import integer_case_data, same, shared_file
+from conftest import BACKENDS, integer_case_data, same, shared_file
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -81,13 +81,14 @@ def test_tree_and_filter_twins_identical_over_rounds(problem):
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(problem=tree_problems())
 def test_filtered_assignment_is_a_full_scan(impl, problem):
-    """Labels of a full scan (ties to the lowest index), the count of changed labels, exact cluster sums,
-    the objective to rounding."""
+    """Labels of a full scan (ties to the lowest index), the count of changed labels, exact cluster
+    statistics, and the objective from them to rounding."""
     ops = ref if impl == "numpy" else kernels
     X, w, C, steps, leaf, low, bits = problem
     tree = ops.build_filter_tree(X, w, low, bits, leaf)
     previous = np.zeros(X.shape[0], dtype=np.int64)
-    for C_round, (objective, sums, weight, n_changed), labels, _, _ in walk_rounds(ops, X, w, C, steps, tree):
+    high = X.max(axis=0)
+    for C_round, (sums, weight, squares, n_changed), labels, _, _ in walk_rounds(ops, X, w, C, steps, tree):
         assert n_changed == np.count_nonzero(labels != previous)
         previous = labels
         diff = X[:, None, :] - C_round[None, :, :]
@@ -98,9 +99,10 @@ def test_filtered_assignment_is_a_full_scan(impl, problem):
         k = C_round.shape[0]
         np.testing.assert_array_equal(weight, np.bincount(labels, weights=w, minlength=k))
         np.testing.assert_array_equal(sums, ref.cluster_sums(X, w, labels, k))
-        dist = D[np.arange(X.shape[0]), labels]
-        scale = float((w * (X**2).sum(1)).sum() + (w[:, None] * C_round[labels] ** 2).sum()) + 1.0
-        assert abs(objective - float((w * dist).sum())) <= 1e-12 * scale
+        np.testing.assert_array_equal(squares, np.bincount(labels, weights=w * (X**2).sum(1), minlength=k))
+        want = float((w * D[np.arange(X.shape[0]), labels]).sum())
+        objective = _treefilter.exact_objective(C_round, sums, weight, squares, low.astype(np.float64), high)
+        assert abs(objective - want) <= 1e-12 * (want + w.sum())
 
 
 @pytest.mark.parametrize("impl", ["numpy", pytest.param("numba", marks=needs_numba)])
@@ -202,7 +204,9 @@ def test_which_fits_take_the_filtered_path(monkeypatch):
         assert kind(X[:99], 3) == "IntegerRows"  # too few rows
         assert kind(X * 64, 3) == "IntegerRows"  # 14 bits per feature: beyond MAX_BITS
         assert kind(X + 0.5, 3) == "InMemoryRows"  # not integers: neither path
-    assert kind(X, 3, backend="numpy") == "IntegerRows"  # the walk would be Python loops
+    # the walk would be Python loops: the tracked assignment, with the filtered path's objective
+    assert kind(X, 3, backend="numpy") == "ExactObjectiveRows"
+    assert kind(X, _treefilter.MAX_K + 1, backend="numpy") == "IntegerRows"
 
 
 @needs_numba
@@ -210,9 +214,18 @@ def test_reseeding_reads_distances_on_demand(monkeypatch):
     """'reseed' needs each sample's distance, which the walk does not compute: it is computed on demand,
     with the general path's bits, so the same sample is chosen."""
     monkeypatch.setattr(_treefilter, "MIN_ROWS", 100)
+    asked = []
+    original = _treefilter.FilteredRows.farthest
+
+    def spy(self, m):
+        asked.append(m)
+        return original(self, m)
+
+    monkeypatch.setattr(_treefilter.FilteredRows, "farthest", spy)
     X = np.vstack([np.zeros((300, 3)), np.full((5, 3), 200.0), [[255.0, 0.0, 0.0]]])
-    init = np.array([[0.0, 0.0, 0.0], [200.0, 200.0, 200.0], [100.0, 100.0, 100.0]])  # the last one gets nobody
+    init = np.array([[0.0, 0.0, 0.0], [200.0, 200.0, 200.0], [0.0, 255.0, 255.0]])  # the last one gets nobody
     a = _fit(X, 3, filtered=True, init=init, empty="reseed", backend="numba")
+    assert asked == [1]
     b = _fit(X, 3, filtered=False, init=init, empty="reseed", backend="numba")
     assert_same_fit(a, b)
     assert a.k == 3 and a.labels[-1] == 2  # the farthest sample seeded the empty cluster
@@ -237,3 +250,34 @@ def test_course_image_compression_unchanged_by_the_filter(backend):
         np.testing.assert_array_equal(a.palette, b.palette)
         assert a.n_iter == b.n_iter
         assert abs(a.objective - b.objective) <= 1e-12 * b.objective
+
+
+def test_both_backends_report_the_same_objective(monkeypatch):
+    """The numpy backend keeps the tracked assignment but reports the filtered path's objective: a fit
+    gives the same labels, centroids and objective history, bit for bit, on either backend."""
+    monkeypatch.setattr(_treefilter, "MIN_ROWS", 1000)
+    rng = np.random.default_rng(7)
+    X = rng.integers(0, 256, size=(3000, 3)).astype(np.float64)
+    counts = rng.integers(1, 9, size=3000)
+    fits = [fc.kmeans(X, 6, seed=1, sample_weight=counts, backend=b) for b in BACKENDS]
+    for a in fits[1:]:
+        np.testing.assert_array_equal(a.labels, fits[0].labels)
+        same(a.centroids, fits[0].centroids)
+        same(a.history, fits[0].history)
+
+
+def test_objective_accurate_far_from_zero(backend, monkeypatch):
+    """Each cluster is expanded around an integer point next to its centre, so data near 1e5 keep the
+    objective's digits (expanded around zero they lost 1e-5 of it); checked against exact rationals."""
+    from fractions import Fraction
+
+    monkeypatch.setattr(_treefilter, "MIN_ROWS", 1000)
+    rng = np.random.default_rng(3)
+    X = 100_000.0 + rng.integers(0, 4, size=(2000, 3)).astype(np.float64)
+    fit = fc.kmeans(X, 5, seed=0, backend=backend)
+    C = [[Fraction(float(v)) for v in row] for row in fit.centroids]
+    exact = sum(
+        sum((Fraction(float(x)) - c) ** 2 for x, c in zip(row, C[label], strict=True))
+        for row, label in zip(X, fit.labels, strict=True)
+    )
+    assert abs(fit.objective - float(exact)) <= 1e-13 * float(exact)
