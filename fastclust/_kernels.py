@@ -51,6 +51,7 @@ __all__ = [
     "cluster_sums",
     "counting_medians",
     "edges_to_csr",
+    "exact_objective",
     "move_members",
     "pairwise_distances",
     "wide_bounds",
@@ -1309,3 +1310,50 @@ def assign_filtered(
                 labels[perm[t]] = nearest
                 n_changed += 1
     return cluster_sums, cluster_weight, cluster_squares, n_changed
+
+
+@njit(nogil=True, cache=True)
+def exact_objective(C, sums, weight, squares, low, high):
+    """``sum_i w_i |x_i - c_{label_i}|^2`` from each cluster's exact statistics and centre.
+
+    Each cluster's statistics are moved, exactly in int64, to an integer origin ``o``
+    next to its centre (``rint(c)`` within the data's box): ``sum w |x - o|^2`` and
+    ``sum w (x - o)``. Then ``sum w |x - c|^2 = sum w |x - o|^2 - 2 (c - o) . sum w (x - o)
+    + |c - o|^2 sum w`` adds terms of the objective's own size; expanded around zero
+    instead, data far from it would cancel away digits (1e-5 relative near 1e5). The
+    result depends on the statistics only, not on the order they were summed in.
+
+    Parameters
+    ----------
+    C : (k, d) float64 *(in)*
+    sums : (k, d) float64 *(in)*
+        ``sum w x`` per cluster; like the next two, exact integers below 2**53.
+    weight : (k,) float64 *(in)*
+        ``sum w`` per cluster.
+    squares : (k,) float64 *(in)*
+        ``sum w |x|^2`` per cluster.
+    low, high : (d,) float64 *(in)*
+        The data's smallest and largest value per feature (integers).
+
+    Returns
+    -------
+    objective : float *(out)*
+        Summed over clusters in order, features in order within each.
+    """
+    k, d = C.shape
+    total = 0.0
+    for j in range(k):
+        w_j = np.int64(weight[j])
+        shifted_squares = np.int64(squares[j])
+        dot = 0.0
+        dd = 0.0
+        for f in range(d):
+            origin = min(max(np.rint(C[j, f]), low[f]), high[f])
+            o = np.int64(origin)
+            s = np.int64(sums[j, f])
+            shifted_squares += w_j * o * o - 2 * o * s
+            delta = C[j, f] - origin  # exact for a centre within the box (|c - o| <= 1/2 there)
+            dot += delta * np.float64(s - w_j * o)
+            dd += delta * delta
+        total += (np.float64(shifted_squares) - 2.0 * dot) + weight[j] * dd
+    return total

@@ -19,7 +19,7 @@ fits and gives the same labels, centres and rounds:
   means are the general path's to the last bit.
 
 The objective comes from each cluster's exact statistics and centre
-(:func:`exact_objective`), not from per-sample distances summed in numpy's order,
+(:func:`fastclust._kernels.exact_objective`), not from per-sample distances summed in numpy's order,
 so it differs from the general path's in the last digits (measured: 1e-15
 relative on the course images; accurate far from zero too, as each cluster is
 expanded around an integer point next to its centre). The numpy backend, which
@@ -57,7 +57,6 @@ __all__ = [
     "MIN_ROWS",
     "ExactObjectiveRows",
     "FilteredRows",
-    "exact_objective",
     "filtered_rows",
     "size_qualifies",
 ]
@@ -75,38 +74,10 @@ LEAF = 16
 _STALE = -2
 
 
-def exact_objective(
-    C: np.ndarray, sums: np.ndarray, weight: np.ndarray, squares: np.ndarray, low: np.ndarray, high: np.ndarray
-) -> float:
-    """``sum_i w_i |x_i - c_{label_i}|^2`` from each cluster's exact statistics and centre.
-
-    ``sums`` (``sum w x``), ``weight`` (``sum w``) and ``squares`` (``sum w |x|^2``) must be
-    exact integers (see :func:`filtered_rows`). Each cluster's terms are moved to an
-    integer origin ``o`` next to its centre, exactly in int64:
-    ``sum w |x - o|^2`` and ``sum w (x - o)``; then
-    ``sum w |x - c|^2 = sum w |x - o|^2 - 2 (c - o) . sum w (x - o) + |c - o|^2 sum w``
-    adds terms of the objective's own size. (Expanded around zero instead, data far
-    from the origin would cancel away digits: 1e-5 relative at values near 1e5.)
-    The result depends on the statistics and ``C`` only, not on how the statistics
-    were summed, so both backends give the same bits.
-    """
-    origin = np.clip(np.rint(C), low, high)  # inside the data's box: every product below stays exact
-    o = origin.astype(np.int64)
-    S, W, Q = sums.astype(np.int64), weight.astype(np.int64), squares.astype(np.int64)
-    S_shift = S - W[:, None] * o
-    Q_shift = Q - 2 * (o * S).sum(axis=1) + W * (o * o).sum(axis=1)
-    delta = C - origin  # exact for a centre within the box (|c - o| <= 1/2 there)
-    per_cluster = (
-        Q_shift.astype(np.float64)
-        - 2.0 * (delta * S_shift.astype(np.float64)).sum(axis=1)
-        + weight * (delta * delta).sum(axis=1)
-    )
-    return float(per_cluster.sum())
-
-
 class ExactObjectiveRows(IntegerRows):
-    """:class:`~fastclust._lowdim.IntegerRows` reporting :func:`exact_objective`: the numpy backend's side of
-    :class:`FilteredRows`, so a fit gives the same objective, to the last bit, on either backend.
+    """:class:`~fastclust._lowdim.IntegerRows` reporting :func:`~fastclust._kernels.exact_objective`: the
+    numpy backend's side of :class:`FilteredRows`, so a fit gives the same objective, to the last bit, on
+    either backend.
 
     Keeps each cluster's ``sum w |x|^2`` beside the other statistics, updated from the
     samples that moved.
@@ -114,6 +85,7 @@ class ExactObjectiveRows(IntegerRows):
 
     def __init__(self, rows: IntegerRows) -> None:
         super().__init__(rows.block, rows.metric, rows.backend, rows.low, rows.n_bins)
+        self.low_f = self.low.astype(np.float64)
         self.high = np.array([self.X[:, f].max() for f in range(self.X.shape[1])])
         q = np.zeros(self.X.shape[0])
         for f in range(self.X.shape[1]):
@@ -136,7 +108,8 @@ class ExactObjectiveRows(IntegerRows):
 
     def _objective(self, C: np.ndarray, sums: np.ndarray, weight: np.ndarray) -> float:
         assert self._squares is not None
-        return exact_objective(np.asarray(C, dtype=np.float64), sums, weight, self._squares, self.low, self.high)
+        C = np.ascontiguousarray(C, dtype=np.float64)
+        return float(self.ops.exact_objective(C, sums, weight, self._squares, self.low_f, self.high))
 
     def relabel(self, samples: np.ndarray, clusters: np.ndarray) -> None:
         super().relabel(samples, clusters)

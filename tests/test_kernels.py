@@ -66,6 +66,7 @@ def test_twins_take_the_same_arguments_and_use_them_all():
         "cluster_sums",
         "counting_medians",
         "edges_to_csr",
+        "exact_objective",
         "move_members",
         "pairwise_distances",
         "wide_bounds",

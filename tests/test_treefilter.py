@@ -70,11 +70,13 @@ def test_tree_and_filter_twins_identical_over_rounds(problem):
     slow = ref.build_filter_tree(X, w, low, bits, leaf)
     for a, b in zip(fast, slow, strict=True):
         same(a, b)
-    for (_, got, *state_got), (_, want, *state_want) in zip(
+    bounds = low.astype(np.float64), X.max(axis=0)
+    for (C_round, got, *state_got), (_, want, *state_want) in zip(
         walk_rounds(kernels, X, w, C, steps, fast), walk_rounds(ref, X, w, C, steps, slow), strict=True
     ):
         for a, b in zip((*got, *state_got), (*want, *state_want), strict=True):
             same(a, b)
+        same(kernels.exact_objective(C_round, *got[:3], *bounds), ref.exact_objective(C_round, *got[:3], *bounds))
 
 
 @pytest.mark.parametrize("impl", ["numpy", pytest.param("numba", marks=needs_numba)])
@@ -101,7 +103,7 @@ def test_filtered_assignment_is_a_full_scan(impl, problem):
         np.testing.assert_array_equal(sums, ref.cluster_sums(X, w, labels, k))
         np.testing.assert_array_equal(squares, np.bincount(labels, weights=w * (X**2).sum(1), minlength=k))
         want = float((w * D[np.arange(X.shape[0]), labels]).sum())
-        objective = _treefilter.exact_objective(C_round, sums, weight, squares, low.astype(np.float64), high)
+        objective = ops.exact_objective(C_round, sums, weight, squares, low.astype(np.float64), high)
         assert abs(objective - want) <= 1e-12 * (want + w.sum())
 
 
