@@ -46,9 +46,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._codes import SQEUCLIDEAN
 from ._lloyd import Step
 from ._lowdim import EXACT_LIMIT, IntegerRows
 from ._memory import InMemoryRows
+from ._reference import _distances_to
 
 __all__ = [
     "LEAF",
@@ -83,15 +85,18 @@ class ExactObjectiveRows(IntegerRows):
     samples that moved.
     """
 
-    def __init__(self, rows: IntegerRows) -> None:
+    def __init__(self, rows: IntegerRows, high: np.ndarray) -> None:
         super().__init__(rows.block, rows.metric, rows.backend, rows.low, rows.n_bins)
-        self.low_f = self.low.astype(np.float64)
-        self.high = np.array([self.X[:, f].max() for f in range(self.X.shape[1])])
-        q = np.zeros(self.X.shape[0])
-        for f in range(self.X.shape[1]):
-            q += self.X[:, f] * self.X[:, f]
-        self.w_squares = self.w * q  # exact integers (the gate checks)
+        self.low_f, self.high = self.low.astype(np.float64), high
         self._squares: np.ndarray | None = None
+        self._w_squares: np.ndarray | None = None  # each sample's w |x|^2, when first needed
+
+    def _squares_from_labels(self, k: int) -> np.ndarray:
+        """Each cluster's ``sum w |x|^2`` under the current labels (exact integers: the gate checks)."""
+        assert self.labels is not None
+        if self._w_squares is None:
+            self._w_squares = self.w * np.einsum("ij,ij->i", self.X, self.X)
+        return np.bincount(self.labels, weights=self._w_squares, minlength=k)
 
     def assign(self, C: np.ndarray, drift: np.ndarray | None) -> Step:
         step = super().assign(C, drift)
@@ -99,11 +104,12 @@ class ExactObjectiveRows(IntegerRows):
         k = C.shape[0]
         sums, weight, _ = self._statistics(k)
         if self._squares is None or self._squares.shape[0] != k:  # first round, or labels changed outside
-            self._squares = np.bincount(self.labels, weights=self.w_squares, minlength=k)
+            self._squares = self._squares_from_labels(k)
         elif self.moved is not None and self.was is not None and self.moved.size:
             # integers below 2**53: exact, in any order
-            np.subtract.at(self._squares, self.was, self.w_squares[self.moved])
-            np.add.at(self._squares, self.labels[self.moved], self.w_squares[self.moved])
+            assert self._w_squares is not None
+            np.subtract.at(self._squares, self.was, self._w_squares[self.moved])
+            np.add.at(self._squares, self.labels[self.moved], self._w_squares[self.moved])
         return Step(self._objective(C, sums, weight), step.n_changed)
 
     def _objective(self, C: np.ndarray, sums: np.ndarray, weight: np.ndarray) -> float:
@@ -127,8 +133,8 @@ class FilteredRows(ExactObjectiveRows):
     (so a box whose samples keep their label is not rewritten).
     """
 
-    def __init__(self, rows: IntegerRows, bits: int) -> None:
-        super().__init__(rows)
+    def __init__(self, rows: IntegerRows, high: np.ndarray, bits: int) -> None:
+        super().__init__(rows, high)
         self.tree = self.ops.build_filter_tree(self.X, self.w, self.low, bits, LEAF)
         perm = self.tree[0]
         # the walk reads a leaf's samples contiguously, in the tree's order
@@ -158,14 +164,9 @@ class FilteredRows(ExactObjectiveRows):
         return Step(self._objective(C, sums, weight), n if first else int(n_changed))
 
     def farthest(self, m: int) -> np.ndarray:
-        if self.min_dist is None:
+        if self.min_dist is None:  # feature by feature, as the general path's distances
             assert self.labels is not None and self._last_C is not None
-            own = self._last_C[self.labels]
-            dist = np.zeros(self.X.shape[0])
-            for f in range(self.X.shape[1]):  # feature by feature, as the general path's distances
-                t = self.X[:, f] - own[:, f]
-                dist += t * t
-            self.min_dist = dist
+            self.min_dist = _distances_to(self.X, self._last_C, self.labels, SQEUCLIDEAN)
         return super().farthest(m)
 
     def relabel(self, samples: np.ndarray, clusters: np.ndarray) -> None:
@@ -182,17 +183,18 @@ class FilteredRows(ExactObjectiveRows):
         self.tree_labels = None
 
 
-def _code_bits(rows: IntegerRows) -> int | None:
-    """Bits per feature of the Morton code, or None when the data are too wide for the path."""
-    n, d = rows.X.shape
-    span = [int(rows.X[:, f].max()) - int(rows.low[f]) for f in range(d)]
-    bits = max(max(span).bit_length(), 1)
-    largest = float(np.abs(rows.X).max())
+def _code_bits(rows: IntegerRows) -> tuple[int, np.ndarray] | None:
+    """``(bits, high)``: bits per feature of the Morton code and each feature's largest value; None when
+    the data are too wide for the path."""
+    d = rows.X.shape[1]
+    high = np.array([rows.X[:, f].max() for f in range(d)])
+    bits = max(int((high - rows.low).max()).bit_length(), 1)
+    largest = float(max(np.abs(high).max(), np.abs(rows.low).max()))
     # every sum w |x|^2 must be an exact integer too; the codes have at most
     # MAX_FEATURES * MAX_BITS = 48 bits, within the kernel's 60
     if bits > MAX_BITS or not float(rows.w.sum()) * d * largest * largest < EXACT_LIMIT:
         return None
-    return bits
+    return bits, high
 
 
 def size_qualifies(n_rows: int, k: int) -> bool:
@@ -208,7 +210,8 @@ def filtered_rows(rows: InMemoryRows, k: int) -> InMemoryRows:
     Call it before the first assignment."""
     if not isinstance(rows, IntegerRows) or rows.metric.centre != "mean" or not size_qualifies(rows.X.shape[0], k):
         return rows
-    bits = _code_bits(rows)
-    if bits is None:
+    code = _code_bits(rows)
+    if code is None:
         return rows
-    return FilteredRows(rows, bits) if rows.backend == "numba" else ExactObjectiveRows(rows)
+    bits, high = code
+    return FilteredRows(rows, high, bits) if rows.backend == "numba" else ExactObjectiveRows(rows, high)
