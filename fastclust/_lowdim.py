@@ -93,11 +93,12 @@ def _integer_valued(a: np.ndarray) -> bool:
     return bool(np.array_equal(a, np.floor(a)))
 
 
-def integer_layout(X: np.ndarray, w: np.ndarray, metric: Metric) -> tuple[np.ndarray, int] | None:
-    """``(low, n_bins)`` when ``X`` (float64, in the fit's units) and ``w`` qualify for :class:`IntegerRows`, else None.
+def integer_layout(X: np.ndarray, w: np.ndarray, metric: Metric) -> tuple[np.ndarray, int, np.ndarray] | None:
+    """``(low, n_bins, high)`` when ``X`` (float64, in the fit's units) and ``w`` qualify for :class:`IntegerRows`,
+    else None.
 
-    ``low`` is each feature's smallest value (int64) and ``n_bins`` the histogram
-    width k-medians needs (0 for k-means). The rule: 1 to :data:`MAX_FEATURES`
+    ``low`` is each feature's smallest value (int64), ``n_bins`` the histogram
+    width k-medians needs (0 for k-means) and ``high`` each feature's largest value. The rule: 1 to :data:`MAX_FEATURES`
     features; integer values, none of them -0.0 (a median read off a histogram
     would come out +0.0); non-negative integer weights with
     ``sum(w) * max|x| < 2**52``, which bounds every partial sum of ``w * x``;
@@ -122,7 +123,7 @@ def integer_layout(X: np.ndarray, w: np.ndarray, metric: Metric) -> tuple[np.nda
         n_bins = int((high - low).max()) + 1
         if n_bins > MAX_BINS:
             return None
-    return low.astype(np.int64), n_bins
+    return low.astype(np.int64), n_bins, high
 
 
 class IntegerRows(InMemoryRows):
@@ -133,10 +134,13 @@ class IntegerRows(InMemoryRows):
     an empty-cluster policy moved or renumbered samples).
     """
 
-    def __init__(self, block: Block, metric: Metric, backend: str, low: np.ndarray, n_bins: int) -> None:
+    def __init__(
+        self, block: Block, metric: Metric, backend: str, low: np.ndarray, n_bins: int, high: np.ndarray
+    ) -> None:
         super().__init__(block, metric, backend)
         self.low = low
         self.n_bins = n_bins
+        self.high = high
         self.second: np.ndarray | None = None
         self.lower3: np.ndarray | None = None
         self.offset = 0.0

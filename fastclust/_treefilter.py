@@ -85,9 +85,9 @@ class ExactObjectiveRows(IntegerRows):
     samples that moved.
     """
 
-    def __init__(self, rows: IntegerRows, high: np.ndarray) -> None:
-        super().__init__(rows.block, rows.metric, rows.backend, rows.low, rows.n_bins)
-        self.low_f, self.high = self.low.astype(np.float64), high
+    def __init__(self, rows: IntegerRows) -> None:
+        super().__init__(rows.block, rows.metric, rows.backend, rows.low, rows.n_bins, rows.high)
+        self.low_f = self.low.astype(np.float64)
         self._squares: np.ndarray | None = None
         self._w_squares: np.ndarray | None = None  # each sample's w |x|^2, when first needed
 
@@ -133,8 +133,8 @@ class FilteredRows(ExactObjectiveRows):
     (so a box whose samples keep their label is not rewritten).
     """
 
-    def __init__(self, rows: IntegerRows, high: np.ndarray, bits: int) -> None:
-        super().__init__(rows, high)
+    def __init__(self, rows: IntegerRows, bits: int) -> None:
+        super().__init__(rows)
         self.tree = self.ops.build_filter_tree(self.X, self.w, self.low, bits, LEAF)
         perm = self.tree[0]
         # the walk reads a leaf's samples contiguously, in the tree's order
@@ -183,18 +183,15 @@ class FilteredRows(ExactObjectiveRows):
         self.tree_labels = None
 
 
-def _code_bits(rows: IntegerRows) -> tuple[int, np.ndarray] | None:
-    """``(bits, high)``: bits per feature of the Morton code and each feature's largest value; None when
-    the data are too wide for the path."""
-    d = rows.X.shape[1]
-    high = np.array([rows.X[:, f].max() for f in range(d)])
-    bits = max(int((high - rows.low).max()).bit_length(), 1)
-    largest = float(max(np.abs(high).max(), np.abs(rows.low).max()))
+def _code_bits(rows: IntegerRows) -> int | None:
+    """Bits per feature of the Morton code, or None when the data are too wide for the path."""
+    bits = max(int((rows.high - rows.low).max()).bit_length(), 1)
+    largest = float(max(np.abs(rows.high).max(), np.abs(rows.low).max()))
     # every sum w |x|^2 must be an exact integer too; the codes have at most
     # MAX_FEATURES * MAX_BITS = 48 bits, within the kernel's 60
-    if bits > MAX_BITS or not float(rows.w.sum()) * d * largest * largest < EXACT_LIMIT:
+    if bits > MAX_BITS or not float(rows.w.sum()) * rows.X.shape[1] * largest * largest < EXACT_LIMIT:
         return None
-    return bits, high
+    return bits
 
 
 def size_qualifies(n_rows: int, k: int) -> bool:
@@ -210,8 +207,7 @@ def filtered_rows(rows: InMemoryRows, k: int) -> InMemoryRows:
     Call it before the first assignment."""
     if not isinstance(rows, IntegerRows) or rows.metric.centre != "mean" or not size_qualifies(rows.X.shape[0], k):
         return rows
-    code = _code_bits(rows)
-    if code is None:
+    bits = _code_bits(rows)
+    if bits is None:
         return rows
-    bits, high = code
-    return FilteredRows(rows, high, bits) if rows.backend == "numba" else ExactObjectiveRows(rows, high)
+    return FilteredRows(rows, bits) if rows.backend == "numba" else ExactObjectiveRows(rows)

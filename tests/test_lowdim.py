@@ -208,8 +208,9 @@ def test_which_data_take_the_integer_path():
     l2, l1 = get_metric("l2"), get_metric("l1")
     X = np.random.default_rng(0).integers(0, 256, size=(100, 3)).astype(np.float64)
     w = np.ones(100)
-    low, n_bins = _lowdim.integer_layout(X, w, l1)
+    low, n_bins, high = _lowdim.integer_layout(X, w, l1)
     np.testing.assert_array_equal(low, X.min(axis=0).astype(np.int64))
+    np.testing.assert_array_equal(high, X.max(axis=0))
     assert n_bins == int((X.max(axis=0) - X.min(axis=0)).max()) + 1
     assert _lowdim.integer_layout(X, w, l2)[1] == 0
     assert _lowdim.integer_layout(X + 0.5, w, l2) is None  # not integers
