@@ -26,7 +26,7 @@ from ._lowdim import integer_rows, serial_if_small
 from ._memory import Assigner, in_memory_rows, largest_magnitude, make_block, uses_blas
 from ._repr import short_repr
 from ._scale import Scale
-from ._treefilter import filtered_rows
+from ._treefilter import TreeCache, filtered_rows
 from ._validation import (
     as_generator,
     check_centres,
@@ -183,6 +183,35 @@ def kmeans(
     FastclustError
         For malformed data, k, weights, init or option names.
     """
+    return fit_kmeans(
+        X,
+        k,
+        metric=metric,
+        init=init,
+        seed=seed,
+        sample_weight=sample_weight,
+        max_iter=max_iter,
+        empty=empty,
+        backend=backend,
+    )
+
+
+def fit_kmeans(
+    X: Any,
+    k: int,
+    *,
+    metric: str = "l2",
+    init: Any = "k-means++",
+    seed: Any = None,
+    sample_weight: Any = None,
+    max_iter: int | None = None,
+    empty: str = "drop",
+    backend: str = "auto",
+    trees: TreeCache | None = None,
+) -> KMeansResult:
+    """:func:`kmeans`, for the library's own callers that fit one dataset many times: ``trees`` (see
+    :class:`~fastclust._treefilter.TreeCache`) keeps the filter tree of ``X`` for the next fit, and is
+    used only for the very same read-only ``X``. The result is :func:`kmeans`'s, bit for bit."""
     t0 = perf_counter()
     m = get_metric(metric)
     check_choice(empty, "empty", EMPTY_POLICIES)
@@ -203,7 +232,7 @@ def kmeans(
     # an image's distinct colours and the like: the same fit, with exact incremental statistics
     rows = integer_rows(rows)
     # ... and at small k, whole boxes of colours at once
-    rows = filtered_rows(rows, k)
+    rows = filtered_rows(rows, k, trees)
     # wide integer-valued rows (digit images): bounds skip the products of rows that keep their centre
     rows = bounded_wide_rows(rows)
     # small rounds on the direct path: numba's parallel kernels would cost a barrier per round,

@@ -23,8 +23,9 @@ import numpy as np
 from ._backends import resolve_backend
 from ._lowdim import map_fits
 from ._repr import short_repr
+from ._treefilter import TreeCache
 from ._validation import check_positive_int
-from .engine import KMeansResult, kmeans
+from .engine import KMeansResult, fit_kmeans
 from .errors import FastclustError
 
 __all__ = [
@@ -219,13 +220,17 @@ class PreparedImage:
     """An RGB image with its distinct colours counted once, to compress it many times.
 
     Pass it to :func:`compress` (and :func:`best_of_seeds`, :func:`choose_k`)
-    instead of the array when fitting several k, metrics or seeds.
+    instead of the array when fitting several k, metrics or seeds. Its L2 fits
+    also share one k-d tree of the colours (see :mod:`fastclust._treefilter`),
+    built by the first fit that uses one (and rebuilt if the colours or counts
+    have been changed in place since).
     """
 
     rgb: np.ndarray
     colours: np.ndarray
     counts: np.ndarray
     inverse: np.ndarray
+    _trees: TreeCache = field(default_factory=TreeCache, init=False, repr=False, compare=False)
 
 
 def prepare_image(image: Any, name: str = "image") -> PreparedImage:
@@ -297,8 +302,15 @@ def compress(
     prepared = prepare_image(image)
     rgb, inverse = prepared.rgb, prepared.inverse
     k = check_positive_int(k, "k")
-    fit = kmeans(
-        prepared.colours, k, metric=metric, init=init, seed=seed, sample_weight=prepared.counts, backend=backend
+    fit = fit_kmeans(
+        prepared.colours,
+        k,
+        metric=metric,
+        init=init,
+        seed=seed,
+        sample_weight=prepared.counts,
+        backend=backend,
+        trees=prepared._trees,
     )
     palette8 = np.clip(np.rint(fit.centroids), 0, 255).astype(np.uint8)
     labels = fit.labels[inverse].reshape(rgb.shape[:2])

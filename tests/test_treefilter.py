@@ -137,14 +137,15 @@ def test_tree_structure(impl):
 
 
 def _fit(X, k, *, filtered, **kwargs):
-    saved = _treefilter.MAX_K
-    _treefilter.MAX_K = saved if filtered else 0
+    saved = _treefilter.MAX_K, _treefilter.LARGE_MAX_K
+    if not filtered:
+        _treefilter.MAX_K = _treefilter.LARGE_MAX_K = 0
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return fc.kmeans(X, k, **kwargs)
     finally:
-        _treefilter.MAX_K = saved
+        _treefilter.MAX_K, _treefilter.LARGE_MAX_K = saved
 
 
 def assert_same_fit(a, b):
@@ -177,8 +178,8 @@ def test_filtered_fits_equal_the_tracked_path(case, monkeypatch):
     chosen = []
     original = _treefilter.filtered_rows
 
-    def spy(rows, k):
-        out = original(rows, k)
+    def spy(rows, k, trees=None):
+        out = original(rows, k, trees)
         chosen.append(type(out).__name__)
         return out
 
@@ -209,6 +210,118 @@ def test_which_fits_take_the_filtered_path(monkeypatch):
     # the walk would be Python loops: the tracked assignment, with the filtered path's objective
     assert kind(X, 3, backend="numpy") == "ExactObjectiveRows"
     assert kind(X, _treefilter.MAX_K + 1, backend="numpy") == "IntegerRows"
+
+
+def test_size_rule():
+    """At most MAX_K centres from MIN_ROWS samples on; up to LARGE_MAX_K from LARGE_ROWS on (where the
+    boxes hold enough samples each for the filter to pay at larger k)."""
+    t = _treefilter
+    assert t.size_qualifies(t.MIN_ROWS, 1) and t.size_qualifies(t.MIN_ROWS, t.MAX_K)
+    assert not t.size_qualifies(t.MIN_ROWS - 1, 3)
+    assert not t.size_qualifies(t.LARGE_ROWS - 1, t.MAX_K + 1)
+    assert t.size_qualifies(t.LARGE_ROWS, t.MAX_K + 1) and t.size_qualifies(t.LARGE_ROWS, t.LARGE_MAX_K)
+    assert not t.size_qualifies(t.LARGE_ROWS, t.LARGE_MAX_K + 1)
+    assert not t.size_qualifies(t.LARGE_ROWS, 0)
+
+
+@needs_numba
+def test_large_data_take_the_filter_at_larger_k(monkeypatch):
+    """Above MAX_K centres, data of LARGE_ROWS samples or more take the filter too (scaled down here), with
+    the tracked path's labels, centroids and rounds."""
+    monkeypatch.setattr(_treefilter, "MIN_ROWS", 1000)
+    monkeypatch.setattr(_treefilter, "LARGE_ROWS", 3000)
+    X, w = integer_case_data(256, 3000, 3, 40, "counts")
+    chosen = []
+    original = _treefilter.filtered_rows
+
+    def spy(rows, k, trees=None):
+        out = original(rows, k, trees)
+        chosen.append(type(out).__name__)
+        return out
+
+    monkeypatch.setattr("fastclust.engine.filtered_rows", spy)
+    kwargs = dict(init="k-means++", seed=5, sample_weight=w, backend="numba")
+    assert_same_fit(_fit(X, 40, filtered=True, **kwargs), _fit(X, 40, filtered=False, **kwargs))
+    assert chosen == ["FilteredRows", "IntegerRows"]
+    kwargs["sample_weight"] = w[:2999]
+    _fit(X[:2999], 40, filtered=True, **kwargs)
+    assert chosen[-1] == "IntegerRows"  # one sample short of LARGE_ROWS
+
+
+# --- the tree kept between fits of one prepared image ------------------------------------------------
+
+
+def _image(seed=0, shape=(160, 160)):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, size=(*shape, 3)).astype(np.uint8)
+
+
+@needs_numba
+def test_a_prepared_image_builds_its_tree_once(monkeypatch):
+    """Every L2 fit of a prepared image after the first reuses its tree (any k, seed or init), and gives
+    the bits of a fit that built its own."""
+    from fastclust import image as fi
+
+    monkeypatch.setattr(_treefilter, "MIN_ROWS", 1000)
+    built = []
+    original = _treefilter._build
+
+    def spy(rows, bits):
+        built.append(rows.X.shape[0])
+        return original(rows, bits)
+
+    monkeypatch.setattr(_treefilter, "_build", spy)
+    prepared = fi.prepare_image(_image())
+    fits = [fi.compress(prepared, k, seed=s, backend="numba") for k, s in ((3, 0), (6, 1), (6, 2), (12, 0))]
+    assert built == [prepared.colours.shape[0]]  # one tree for four fits
+    for fit, (k, s) in zip(fits, ((3, 0), (6, 1), (6, 2), (12, 0)), strict=True):
+        fresh = fi.compress(fi.prepare_image(_image()), k, seed=s, backend="numba")
+        np.testing.assert_array_equal(fit.labels, fresh.labels)
+        same(fit.palette, fresh.palette)
+        same(fit.fit.history, fresh.fit.history)
+    assert len(built) == 5  # each fresh PreparedImage built its own
+    fi.compress(prepared, 6, metric="l1", seed=0, backend="numba")  # k-medians: no tree at all
+    assert len(built) == 5
+
+
+@needs_numba
+def test_the_kept_tree_is_checked_before_reuse(monkeypatch):
+    """A tree is reused only for equal samples and weights: data changed in place and other weights get a
+    tree of their own, and the results stay exact."""
+    from fastclust import image as fi
+    from fastclust._memory import in_memory_rows
+
+    monkeypatch.setattr(_treefilter, "MIN_ROWS", 100)
+    rng = np.random.default_rng(4)
+    X = rng.integers(0, 256, size=(500, 3)).astype(np.float64)
+
+    def rows_of(X, w):
+        rows, _ = in_memory_rows(X, w, get_metric("l2"), "numba")
+        return _lowdim.integer_rows(rows)
+
+    cache = _treefilter.TreeCache()
+    kept = cache.tree(rows_of(X, np.ones(500)), 8)
+    assert cache.tree(rows_of(X.copy(), np.ones(500)), 8) is kept  # equal samples and weights
+    assert cache.tree(rows_of(X, np.ones(500)), 9) is not kept  # another code width
+    other = cache.tree(rows_of(X, np.full(500, 2.0)), 8)  # other weights: a tree of their own
+    assert other is not kept and other[0][7][0] == 1000.0  # the root's weight is the new weights'
+    X[0, 0] = 255.0 - X[0, 0]  # changed in place
+    changed = cache.tree(rows_of(X, np.full(500, 2.0)), 8)
+    assert changed is not other and changed[0][5][0, 0] == X[:, 0].max()
+    # a fit with the kept tree equals one without a cache
+    a = fc.engine.fit_kmeans(X, 5, seed=0, backend="numba", trees=cache)
+    b = fc.kmeans(X, 5, seed=0, backend="numba")
+    assert_same_fit(a, b)
+    assert cache.tree(rows_of(X, np.ones(500)), 8) is not changed
+
+    # a prepared image whose colours were changed in place: its fits follow the new colours
+    prepared = fi.prepare_image(_image())
+    fi.compress(prepared, 6, seed=0, backend="numba")
+    prepared.colours[:, 0] = 255.0 - prepared.colours[:, 0]
+    fresh = fi.PreparedImage(prepared.rgb, prepared.colours.copy(), prepared.counts, prepared.inverse)
+    a, b = (fi.compress(p, 6, seed=0, backend="numba") for p in (prepared, fresh))
+    np.testing.assert_array_equal(a.labels, b.labels)
+    same(a.palette, b.palette)
 
 
 @needs_numba
