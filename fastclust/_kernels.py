@@ -1129,6 +1129,22 @@ def build_filter_tree(X, w, low, bits, leaf):
 
 
 @njit(nogil=True, cache=True)
+def _move_sample(X, w, t, source, target, cluster_sums, cluster_weight, cluster_squares):
+    """Move sample ``t``'s ``w``, ``w x`` and ``w |x|^2`` from cluster ``source`` to ``target``."""
+    wi = w[t]
+    cluster_weight[source] -= wi
+    cluster_weight[target] += wi
+    q = 0.0
+    for f in range(X.shape[1]):
+        x = X[t, f]
+        cluster_sums[source, f] -= wi * x
+        cluster_sums[target, f] += wi * x
+        q += x * x
+    cluster_squares[source] -= wi * q
+    cluster_squares[target] += wi * q
+
+
+@njit(nogil=True, cache=True)
 def assign_filtered(
     X_tree,
     w_tree,
@@ -1138,28 +1154,34 @@ def assign_filtered(
     child,
     lo,
     hi,
-    sums,
-    weight,
-    squares,
     C,
     labels,
     tree_labels,
     owner,
     stamp,
     round_,
+    cluster_sums,
+    cluster_weight,
+    cluster_squares,
 ):
     """Exact squared-Euclidean nearest-centre assignment by filtering the boxes of :func:`build_filter_tree`.
 
     Walks the tree with a list of candidate centres. At each node the candidate
     nearest the box's middle, ``z``, removes every other candidate ``j`` that is
     farther than ``z`` from the corner of the box most favourable to ``j`` (then from
-    every point of the box) by more than ``1e-12`` of the two squared distances'
-    scale, far above the rounding of any distance computed here. A node with one
-    candidate left is that centre's whole: its statistics are added at once, and its
-    samples' labels are written only if it did not belong, whole, to the same centre
-    in the previous round. A leaf with several candidates scans them, in index order,
-    for each sample, computing distances as :func:`assign_bounded` does (sequentially
+    every point of the box) by more than ``1e-12`` of the two centres' largest squared
+    distances to the data's box, far above the rounding of any distance computed
+    here. A node with one candidate left is that centre's whole: its samples' labels
+    are looked at only if it did not belong, whole, to the same centre in the
+    previous round. A leaf with several candidates scans them, in index order, for
+    each sample, computing distances as :func:`assign_bounded` does (sequentially
     over features), so ties go to the lowest index and the labels are a full scan's.
+
+    The clusters' statistics are updated in place from the samples whose label
+    changed, as :func:`move_members` does: the sums are exact integers below 2**53
+    (see :func:`build_filter_tree`), so they equal a recomputation in any order, and
+    the walk adds nothing for the many samples that keep their label (1.2-1.5x
+    faster than summing every box and boundary sample anew, measured).
 
     The samples are read in the tree's order (``X[perm]``, ``w[perm]``): a leaf's
     samples are then contiguous, which made the walk 1.4-1.7x faster than gathering
@@ -1171,8 +1193,8 @@ def assign_filtered(
         The samples in the tree's order, ``X[perm]``.
     w_tree : (n,) float64 *(in)*
         Their weights, ``w[perm]``.
-    perm, start, stop, child, lo, hi, sums, weight, squares : *(in)*
-        The tree (see :func:`build_filter_tree`).
+    perm, start, stop, child, lo, hi : *(in)*
+        The tree (see :func:`build_filter_tree`); its statistics are not needed here.
     C : (k, d) float64 *(in)*
         Centres, ``k >= 1``.
     labels : (n,) int64 *(in/out)*
@@ -1184,24 +1206,22 @@ def assign_filtered(
         below ``round_ - 1`` (and ``tree_labels`` anew) whenever ``labels`` changed otherwise.
     round_ : int *(in)*
         This round's number.
+    cluster_sums : (k, d) float64 *(in/out)*
+        ``sum w x`` per cluster of ``labels``: the previous round's on entry (in the first
+        round, with every label 0, the root's statistics in cluster 0), this round's on return.
+    cluster_weight : (k,) float64 *(in/out)*
+        ``sum w`` per cluster, likewise.
+    cluster_squares : (k,) float64 *(in/out)*
+        ``sum w |x|^2`` per cluster, likewise. All three stay exact for integer data within
+        the tree's limits (see :func:`build_filter_tree`): equal to a recomputation in any order.
 
     Returns
     -------
-    cluster_sums : (k, d) float64 *(out)*
-        ``sum w x`` per cluster.
-    cluster_weight : (k,) float64 *(out)*
-        ``sum w`` per cluster.
-    cluster_squares : (k,) float64 *(out)*
-        ``sum w |x|^2`` per cluster. All three are exact for integer data within the tree's
-        limits (see :func:`build_filter_tree`), so equal to a recomputation in any order.
     n_changed : int *(out)*
         Samples whose label changed.
     """
     d = X_tree.shape[1]
     k = C.shape[0]
-    cluster_sums = np.zeros((k, d), dtype=np.float64)
-    cluster_weight = np.zeros(k, dtype=np.float64)
-    cluster_squares = np.zeros(k, dtype=np.float64)
     depth_cap = 66  # the tree is at most 61 levels deep (bits * d <= 60)
     cand = np.empty((depth_cap, k), dtype=np.int64)
     n_cand = np.empty(depth_cap, dtype=np.int64)
@@ -1213,6 +1233,16 @@ def assign_filtered(
     top = 0
     node_stack[0], depth_stack[0] = 0, 0
     n_changed = 0
+    # each centre's largest squared distance to the data's box (the root's): it bounds the terms of
+    # every distance computed here, so 1e-12 of it is far above their rounding (a node's own box
+    # would give a tighter bound, at twice the cost of a filter test)
+    reach = np.empty(k, dtype=np.float64)
+    for j in range(k):
+        r = 0.0
+        for f in range(d):
+            e = max(abs(lo[0, f] - C[j, f]), abs(hi[0, f] - C[j, f]))
+            r += e * e
+        reach[j] = r
     while top >= 0:
         node, depth = node_stack[top], depth_stack[top]
         top -= 1
@@ -1233,16 +1263,12 @@ def assign_filtered(
                 j = cand[depth, t]
                 if j != z:
                     gap = 0.0
-                    scale = 0.0
                     for f in range(d):
                         corner = hi[node, f] if C[j, f] > C[z, f] else lo[node, f]
                         a1 = corner - C[j, f]
                         a2 = corner - C[z, f]
                         gap += a1 * a1 - a2 * a2
-                        e1 = max(abs(lo[node, f] - C[j, f]), abs(hi[node, f] - C[j, f]))
-                        e2 = max(abs(lo[node, f] - C[z, f]), abs(hi[node, f] - C[z, f]))
-                        scale += e1 * e1 + e2 * e2
-                    if gap > 1e-12 * scale + 1e-300:
+                    if gap > 1e-12 * (reach[j] + reach[z]) + 1e-300:
                         continue
                 cand[depth + 1, kept] = j
                 kept += 1
@@ -1251,13 +1277,12 @@ def assign_filtered(
             m = kept
         if m == 1:
             j = cand[depth, 0]
-            cluster_weight[j] += weight[node]
-            cluster_squares[j] += squares[node]
-            for f in range(d):
-                cluster_sums[j, f] += sums[node, f]
             if not (stamp[node] == round_ - 1 and owner[node] == j):
                 for t in range(start[node], stop[node]):
                     if tree_labels[t] != j:
+                        _move_sample(
+                            X_tree, w_tree, t, tree_labels[t], j, cluster_sums, cluster_weight, cluster_squares
+                        )
                         tree_labels[t] = j
                         labels[perm[t]] = j
                         n_changed += 1
@@ -1297,19 +1322,12 @@ def assign_filtered(
                     closer = s < best
                     nearest = j if closer else nearest
                     best = s if closer else best
-            wi = w_tree[t]
-            cluster_weight[nearest] += wi
-            q = 0.0
-            for f in range(d):
-                x = X_tree[t, f]
-                cluster_sums[nearest, f] += wi * x
-                q += x * x
-            cluster_squares[nearest] += wi * q
             if tree_labels[t] != nearest:
+                _move_sample(X_tree, w_tree, t, tree_labels[t], nearest, cluster_sums, cluster_weight, cluster_squares)
                 tree_labels[t] = nearest
                 labels[perm[t]] = nearest
                 n_changed += 1
-    return cluster_sums, cluster_weight, cluster_squares, n_changed
+    return n_changed
 
 
 @njit(nogil=True, cache=True)

@@ -455,22 +455,36 @@ def assign_filtered(
     child: np.ndarray,
     lo: np.ndarray,
     hi: np.ndarray,
-    sums: np.ndarray,
-    weight: np.ndarray,
-    squares: np.ndarray,
     C: np.ndarray,
     labels: np.ndarray,
     tree_labels: np.ndarray,
     owner: np.ndarray,
     stamp: np.ndarray,
     round_: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Exact assignment by filtering the tree's boxes; updates ``labels``, ``tree_labels``, ``owner`` and
-    ``stamp`` in place and returns ``(cluster_sums, cluster_weight, cluster_squares, n_changed)``; see the twin."""
+    cluster_sums: np.ndarray,
+    cluster_weight: np.ndarray,
+    cluster_squares: np.ndarray,
+) -> int:
+    """Exact assignment by filtering the tree's boxes; updates ``labels``, ``tree_labels``, ``owner``,
+    ``stamp`` and the clusters' statistics (from the samples that changed label) in place and returns
+    ``n_changed``; see the twin."""
     d, k = X_tree.shape[1], C.shape[0]
     Cf = C.astype(np.float64)
-    cluster_sums, cluster_weight, cluster_squares = np.zeros((k, d)), np.zeros(k), np.zeros(k)
+    lo0, hi0 = lo[0], hi[0]
+    reach = [float(np.sum(np.maximum(np.abs(lo0 - Cf[j]), np.abs(hi0 - Cf[j])) ** 2)) for j in range(k)]
     n_changed = 0
+
+    def move(ts: np.ndarray, targets: np.ndarray) -> None:
+        """Samples ``ts`` (tree order) from their ``tree_labels`` to ``targets``: exact integers, any order."""
+        sources, wx = tree_labels[ts], w_tree[ts]
+        x = X_tree[ts].astype(np.float64)
+        q = wx * np.sum(x * x, axis=1)
+        for clusters, sign in ((sources, -1.0), (targets, 1.0)):
+            np.add.at(cluster_weight, clusters, sign * wx)
+            np.add.at(cluster_squares, clusters, sign * q)
+            for f in range(d):
+                np.add.at(cluster_sums[:, f], clusters, sign * wx * x[:, f])
+
     stack: list[tuple[int, list[int]]] = [(0, list(range(k)))]
     while stack:
         node, cand = stack.pop()
@@ -487,50 +501,43 @@ def assign_filtered(
             kept = []
             for j in cand:
                 if j != z:
-                    gap = scale = 0.0
+                    gap = 0.0
                     for f in range(d):
                         corner = hi[node, f] if Cf[j, f] > Cf[z, f] else lo[node, f]
                         a1, a2 = corner - Cf[j, f], corner - Cf[z, f]
                         gap += a1 * a1 - a2 * a2
-                        e1 = max(abs(lo[node, f] - Cf[j, f]), abs(hi[node, f] - Cf[j, f]))
-                        e2 = max(abs(lo[node, f] - Cf[z, f]), abs(hi[node, f] - Cf[z, f]))
-                        scale += e1 * e1 + e2 * e2
-                    if gap > 1e-12 * scale + 1e-300:
+                    if gap > 1e-12 * (reach[j] + reach[z]) + 1e-300:
                         continue
                 kept.append(j)
             cand = kept
         rng = slice(start[node], stop[node])
         if len(cand) == 1:
             j = cand[0]
-            cluster_weight[j] += weight[node]
-            cluster_squares[j] += squares[node]
-            cluster_sums[j] += sums[node]
             if not (stamp[node] == round_ - 1 and owner[node] == j):
-                n_changed += int(np.count_nonzero(tree_labels[rng] != j))
-                tree_labels[rng] = j
-                labels[perm[rng]] = j
+                ts = start[node] + np.flatnonzero(tree_labels[rng] != j)
+                move(ts, np.full(ts.size, j, dtype=np.int64))
+                n_changed += ts.size
+                tree_labels[ts] = j
+                labels[perm[ts]] = j
             owner[node], stamp[node] = j, round_
             continue
         c = child[node]
         if c >= 0:
             stack += [(c + 1, cand), (c, cand)]
             continue
-        x, wx = X_tree[rng].astype(np.float64), w_tree[rng]
+        x = X_tree[rng].astype(np.float64)
         D = np.zeros((x.shape[0], len(cand)))
         for f in range(d):
             v = x[:, f : f + 1] - Cf[cand, f][None, :]
             D += v * v
         nearest = np.asarray(cand, dtype=np.int64)[np.argmin(D, axis=1)]
-        for t in range(x.shape[0]):
-            j = int(nearest[t])
-            cluster_weight[j] += wx[t]
-            cluster_sums[j] += wx[t] * x[t]
-            cluster_squares[j] += wx[t] * float(np.sum(x[t] * x[t]))
         changed = tree_labels[rng] != nearest
-        n_changed += int(np.count_nonzero(changed))
-        tree_labels[rng] = nearest
-        labels[perm[rng][changed]] = nearest[changed]
-    return cluster_sums, cluster_weight, cluster_squares, n_changed
+        ts = start[node] + np.flatnonzero(changed)
+        move(ts, nearest[changed])
+        n_changed += ts.size
+        tree_labels[ts] = nearest[changed]
+        labels[perm[ts]] = nearest[changed]
+    return n_changed
 
 
 def exact_objective(

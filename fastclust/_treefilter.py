@@ -204,20 +204,45 @@ class FilteredRows(ExactObjectiveRows):
         self.stamp = np.full(n_nodes, _STALE, dtype=np.int64)
         self.round = 0
         self._last_C: np.ndarray | None = None
+        # each cluster's sum w x, sum w and sum w |x|^2 under the current labels, which the walk
+        # updates in place from the samples that change label; None when they must be recounted
+        self._walk_stats: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def assign(self, C: np.ndarray, drift: np.ndarray | None) -> Step:
         n, d = self.X.shape
+        k = C.shape[0]
         first = self.labels is None
         if self.labels is None:
+            # every sample starts in cluster 0, which then holds the root's statistics
             self.labels = np.zeros(n, dtype=np.int64)
+            sums, weight, squares = np.zeros((k, d)), np.zeros(k), np.zeros(k)
+            sums[0], weight[0], squares[0] = self.tree[6][0], self.tree[7][0], self.tree[8][0]
+            self._walk_stats = (sums, weight, squares)
+        if self._walk_stats is None:  # the labels changed outside the walk: recount (exactly) from them
+            self._stats = None
+            sums, weight, _ = self._statistics(k)
+            self._walk_stats = (sums, weight, self._squares_from_labels(k))
         if self.tree_labels is None:
             self.tree_labels = self.labels[self.tree[0]]
+        sums, weight, squares = self._walk_stats
         C = np.ascontiguousarray(C, dtype=np.float64)
-        sums, weight, self._squares, n_changed = self.ops.assign_filtered(
-            self.X_tree, self.w_tree, *self.tree, C, self.labels, self.tree_labels, self.owner, self.stamp, self.round
+        n_changed = self.ops.assign_filtered(
+            self.X_tree,
+            self.w_tree,
+            *self.tree[:6],
+            C,
+            self.labels,
+            self.tree_labels,
+            self.owner,
+            self.stamp,
+            self.round,
+            sums,
+            weight,
+            squares,
         )
         self.round += 1
-        self._stats = (sums, weight, np.zeros((C.shape[0], d, 0)))
+        self._stats = (sums, weight, np.zeros((k, d, 0)))
+        self._squares = squares
         self._last_C = C
         self.min_dist = None  # per-sample distances only on demand (farthest)
         return Step(self._objective(C, sums, weight), n if first else int(n_changed))
@@ -237,9 +262,11 @@ class FilteredRows(ExactObjectiveRows):
         self._labels_changed()
 
     def _labels_changed(self) -> None:
-        """The labels changed outside the walk: no node is known whole, and the tree's copy is stale."""
+        """The labels changed outside the walk: no node is known whole, the tree's copy of the labels and
+        the clusters' statistics are stale."""
         self.stamp[:] = _STALE
         self.tree_labels = None
+        self._walk_stats = None
 
 
 def _code_bits(rows: IntegerRows) -> int | None:

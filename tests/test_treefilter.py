@@ -52,11 +52,18 @@ def walk_rounds(ops, X, w, C, steps, tree):
     perm = tree[0]
     labels, owner, stamp = np.zeros(n, dtype=np.int64), np.full(m, -1, dtype=np.int64), np.full(m, -2, dtype=np.int64)
     tree_labels = labels[perm]
+    # every sample in cluster 0 to begin with: the root's statistics there
+    k, d = C.shape
+    sums, weight, squares = np.zeros((k, d)), np.zeros(k), np.zeros(k)
+    sums[0], weight[0], squares[0] = tree[6][0], tree[7][0], tree[8][0]
     out = []
     for round_, step in enumerate([np.zeros_like(C), *steps]):
         C = np.ascontiguousarray(C + step)
-        result = ops.assign_filtered(X[perm], w[perm], *tree, C, labels, tree_labels, owner, stamp, round_)
+        n_changed = ops.assign_filtered(
+            X[perm], w[perm], *tree[:6], C, labels, tree_labels, owner, stamp, round_, sums, weight, squares
+        )
         np.testing.assert_array_equal(tree_labels, labels[perm])  # the two copies stay in step
+        result = (sums.copy(), weight.copy(), squares.copy(), n_changed)
         out.append((C, result, labels.copy(), owner.copy(), stamp.copy()))
     return out
 
