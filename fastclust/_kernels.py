@@ -52,8 +52,10 @@ __all__ = [
     "counting_medians",
     "edges_to_csr",
     "exact_objective",
+    "expand_palette",
     "move_members",
     "pairwise_distances",
+    "palette_error",
     "wide_bounds",
 ]
 
@@ -1154,6 +1156,9 @@ def assign_filtered(
     child,
     lo,
     hi,
+    sums,
+    weight,
+    squares,
     C,
     labels,
     tree_labels,
@@ -1171,9 +1176,10 @@ def assign_filtered(
     farther than ``z`` from the corner of the box most favourable to ``j`` (then from
     every point of the box) by more than ``1e-12`` of the two centres' largest squared
     distances to the data's box, far above the rounding of any distance computed
-    here. A node with one candidate left is that centre's whole: its samples' labels
-    are looked at only if it did not belong, whole, to the same centre in the
-    previous round. A leaf with several candidates scans them, in index order, for
+    here. A node with one candidate left is that centre's whole. If it, or an
+    ancestor, belonged whole to one centre in the previous round, all its samples
+    had that label: nothing changes if it is the same centre, and otherwise the
+    box's statistics move at once; if not, its samples are looked at one by one. A leaf with several candidates scans them, in index order, for
     each sample, computing distances as :func:`assign_bounded` does (sequentially
     over features), so ties go to the lowest index and the labels are a full scan's.
 
@@ -1193,8 +1199,8 @@ def assign_filtered(
         The samples in the tree's order, ``X[perm]``.
     w_tree : (n,) float64 *(in)*
         Their weights, ``w[perm]``.
-    perm, start, stop, child, lo, hi : *(in)*
-        The tree (see :func:`build_filter_tree`); its statistics are not needed here.
+    perm, start, stop, child, lo, hi, sums, weight, squares : *(in)*
+        The tree (see :func:`build_filter_tree`).
     C : (k, d) float64 *(in)*
         Centres, ``k >= 1``.
     labels : (n,) int64 *(in/out)*
@@ -1203,7 +1209,8 @@ def assign_filtered(
         The same labels in the tree's order, ``labels[perm]``.
     owner, stamp : (m,) int64 *(in/out)*
         Per node, the centre that held it whole and the round it did so. Pass ``stamp``
-        below ``round_ - 1`` (and ``tree_labels`` anew) whenever ``labels`` changed otherwise.
+        below ``round_ - 1`` (and ``tree_labels`` anew) whenever ``labels`` changed otherwise;
+        a first round, with every label 0, may pass the root as whole for centre 0.
     round_ : int *(in)*
         This round's number.
     cluster_sums : (k, d) float64 *(in/out)*
@@ -1227,11 +1234,14 @@ def assign_filtered(
     n_cand = np.empty(depth_cap, dtype=np.int64)
     node_stack = np.empty(depth_cap + 1, dtype=np.int64)
     depth_stack = np.empty(depth_cap + 1, dtype=np.int64)
+    # the one label all of a node's samples had in the previous round (an ancestor of it, or it,
+    # was then whole for that centre), else -1
+    was_stack = np.empty(depth_cap + 1, dtype=np.int64)
     for j in range(k):
         cand[0, j] = j
     n_cand[0] = k
     top = 0
-    node_stack[0], depth_stack[0] = 0, 0
+    node_stack[0], depth_stack[0], was_stack[0] = 0, 0, -1
     n_changed = 0
     # each centre's largest squared distance to the data's box (the root's): it bounds the terms of
     # every distance computed here, so 1e-12 of it is far above their rounding (a node's own box
@@ -1244,8 +1254,10 @@ def assign_filtered(
             r += e * e
         reach[j] = r
     while top >= 0:
-        node, depth = node_stack[top], depth_stack[top]
+        node, depth, was = node_stack[top], depth_stack[top], was_stack[top]
         top -= 1
+        if was < 0 and stamp[node] == round_ - 1:
+            was = owner[node]
         m = n_cand[depth]
         if m > 1:
             z = cand[depth, 0]  # (kept if every distance were inf or NaN, as the twin's argmin)
@@ -1277,7 +1289,20 @@ def assign_filtered(
             m = kept
         if m == 1:
             j = cand[depth, 0]
-            if not (stamp[node] == round_ - 1 and owner[node] == j):
+            if was >= 0 and was != j:
+                # the whole box changes hands: its statistics move at once, its labels one by one
+                cluster_weight[was] -= weight[node]
+                cluster_weight[j] += weight[node]
+                cluster_squares[was] -= squares[node]
+                cluster_squares[j] += squares[node]
+                for f in range(d):
+                    cluster_sums[was, f] -= sums[node, f]
+                    cluster_sums[j, f] += sums[node, f]
+                for t in range(start[node], stop[node]):
+                    tree_labels[t] = j
+                    labels[perm[t]] = j
+                n_changed += stop[node] - start[node]
+            elif was < 0:
                 for t in range(start[node], stop[node]):
                     if tree_labels[t] != j:
                         _move_sample(
@@ -1291,9 +1316,9 @@ def assign_filtered(
         c = child[node]
         if c >= 0:
             top += 1
-            node_stack[top], depth_stack[top] = c + 1, depth
+            node_stack[top], depth_stack[top], was_stack[top] = c + 1, depth, was
             top += 1
-            node_stack[top], depth_stack[top] = c, depth
+            node_stack[top], depth_stack[top], was_stack[top] = c, depth, was
             continue
         # a leaf on a boundary: each sample against the candidates left, in index order (ties to the
         # first); selects instead of branches, as the nearest candidate comes in no predictable order
@@ -1374,4 +1399,66 @@ def exact_objective(C, sums, weight, squares, low, high):
             dot += delta * np.float64(s - w_j * o)
             dd += delta * delta
         total += (np.float64(shifted_squares) - 2.0 * dot) + weight[j] * dd
+    return total
+
+
+@njit(nogil=True, cache=True)
+def expand_palette(inverse, labels, palette):
+    """Each pixel's cluster and colour from its distinct colour's: one pass instead of two gathers.
+
+    Parameters
+    ----------
+    inverse : (p,) int64 *(in)*
+        Each pixel's distinct colour.
+    labels : (n,) int64 *(in)*
+        Each distinct colour's cluster.
+    palette : (k, d) uint8 *(in)*
+        Each cluster's colour.
+
+    Returns
+    -------
+    pixel_labels : (p,) int64 *(out)*
+        ``labels[inverse]``.
+    pixels : (p, d) uint8 *(out)*
+        ``palette[labels[inverse]]``.
+    """
+    p = inverse.shape[0]
+    d = palette.shape[1]
+    pixel_labels = np.empty(p, dtype=np.int64)
+    pixels = np.empty((p, d), dtype=np.uint8)
+    for i in range(p):
+        a = labels[inverse[i]]
+        pixel_labels[i] = a
+        for f in range(d):
+            pixels[i, f] = palette[a, f]
+    return pixel_labels, pixels
+
+
+@njit(nogil=True, cache=True)
+def palette_error(X, w, labels, palette):
+    """``sum_i w_i |x_i - palette[labels_i]|^2``, sample by sample (features in order).
+
+    For integer values, weights and palette (an image's colours, counts and uint8
+    palette) every term and partial sum is an integer below 2**53, so the total is
+    exact and equal to the twin's, summed in another order.
+
+    Parameters
+    ----------
+    X : (n, d) float64 *(in)*
+    w : (n,) float64 *(in)*
+    labels : (n,) int64 *(in)*
+    palette : (k, d) float64 *(in)*
+
+    Returns
+    -------
+    total : float *(out)*
+    """
+    total = 0.0
+    for i in range(X.shape[0]):
+        a = labels[i]
+        s = 0.0
+        for f in range(X.shape[1]):
+            v = X[i, f] - palette[a, f]
+            s += v * v
+        total += w[i] * s
     return total

@@ -26,8 +26,10 @@ __all__ = [
     "counting_medians",
     "edges_to_csr",
     "exact_objective",
+    "expand_palette",
     "move_members",
     "pairwise_distances",
+    "palette_error",
     "wide_bounds",
 ]
 
@@ -455,6 +457,9 @@ def assign_filtered(
     child: np.ndarray,
     lo: np.ndarray,
     hi: np.ndarray,
+    sums: np.ndarray,
+    weight: np.ndarray,
+    squares: np.ndarray,
     C: np.ndarray,
     labels: np.ndarray,
     tree_labels: np.ndarray,
@@ -485,9 +490,12 @@ def assign_filtered(
             for f in range(d):
                 np.add.at(cluster_sums[:, f], clusters, sign * wx * x[:, f])
 
-    stack: list[tuple[int, list[int]]] = [(0, list(range(k)))]
+    # (node, candidates, the one label all its samples had in the previous round or -1)
+    stack: list[tuple[int, list[int], int]] = [(0, list(range(k)), -1)]
     while stack:
-        node, cand = stack.pop()
+        node, cand, was = stack.pop()
+        if was < 0 and stamp[node] == round_ - 1:
+            was = int(owner[node])
         if len(cand) > 1:
             middle = 0.5 * (lo[node] + hi[node])
             near = [0.0] * len(cand)
@@ -513,7 +521,17 @@ def assign_filtered(
         rng = slice(start[node], stop[node])
         if len(cand) == 1:
             j = cand[0]
-            if not (stamp[node] == round_ - 1 and owner[node] == j):
+            if was >= 0 and was != j:
+                cluster_weight[was] -= weight[node]
+                cluster_weight[j] += weight[node]
+                cluster_squares[was] -= squares[node]
+                cluster_squares[j] += squares[node]
+                cluster_sums[was] -= sums[node]
+                cluster_sums[j] += sums[node]
+                tree_labels[rng] = j
+                labels[perm[rng]] = j
+                n_changed += int(stop[node] - start[node])
+            elif was < 0:
                 ts = start[node] + np.flatnonzero(tree_labels[rng] != j)
                 move(ts, np.full(ts.size, j, dtype=np.int64))
                 n_changed += ts.size
@@ -523,7 +541,7 @@ def assign_filtered(
             continue
         c = child[node]
         if c >= 0:
-            stack += [(c + 1, cand), (c, cand)]
+            stack += [(c + 1, cand, was), (c, cand, was)]
             continue
         x = X_tree[rng].astype(np.float64)
         D = np.zeros((x.shape[0], len(cand)))
@@ -562,3 +580,19 @@ def exact_objective(
             dd += delta * delta
         total += (float(shifted_squares) - 2.0 * dot) + float(weight[j]) * dd
     return total
+
+
+def expand_palette(inverse: np.ndarray, labels: np.ndarray, palette: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(labels[inverse], palette[labels[inverse]])``; see the twin."""
+    pixel_labels = labels[inverse]
+    return pixel_labels, np.take(palette, pixel_labels, axis=0)  # palette[pixel_labels], 4x faster
+
+
+def palette_error(X: np.ndarray, w: np.ndarray, labels: np.ndarray, palette: np.ndarray) -> float:
+    """``sum_i w_i |x_i - palette[labels_i]|^2``, column by column (numpy's row sums over 3 values are
+    slow); exact for integer values, weights and palette, so the twin's bits; see the twin."""
+    sq_err = np.zeros(X.shape[0])
+    for f in range(X.shape[1]):
+        err = X[:, f] - np.take(palette[:, f], labels)
+        sq_err += err * err
+    return float((w * sq_err).sum())

@@ -218,6 +218,8 @@ class FilteredRows(ExactObjectiveRows):
             sums, weight, squares = np.zeros((k, d)), np.zeros(k), np.zeros(k)
             sums[0], weight[0], squares[0] = self.tree[6][0], self.tree[7][0], self.tree[8][0]
             self._walk_stats = (sums, weight, squares)
+            # ... so the root was "whole for centre 0" in the round before: boxes move at once
+            self.owner[0], self.stamp[0] = 0, self.round - 1
         if self._walk_stats is None:  # the labels changed outside the walk: recount (exactly) from them
             self._stats = None
             sums, weight, _ = self._statistics(k)
@@ -229,7 +231,7 @@ class FilteredRows(ExactObjectiveRows):
         n_changed = self.ops.assign_filtered(
             self.X_tree,
             self.w_tree,
-            *self.tree[:6],
+            *self.tree,
             C,
             self.labels,
             self.tree_labels,

@@ -313,18 +313,13 @@ def compress(
         trees=prepared._trees,
     )
     palette8 = np.clip(np.rint(fit.centroids), 0, 255).astype(np.uint8)
-    labels = fit.labels[inverse].reshape(rgb.shape[:2])
-    recon = np.take(palette8, labels, axis=0)  # palette8[labels], 4x faster
+    _, ops = resolve_backend(fit.backend)
+    pixel_labels, pixels = ops.expand_palette(inverse, fit.labels, palette8)
+    labels, recon = pixel_labels.reshape(rgb.shape[:2]), pixels.reshape(rgb.shape)
     # Every pixel of one colour has the same error: sum over distinct colours, weighted by
     # their counts, instead of a float copy of the whole image. Every term and partial sum
-    # is an integer below 2**53, so the sum is exact in any order: column by column here,
-    # as numpy's row sums over 3 values are slow (the whole fit's tenth, measured).
-    palette = palette8.astype(np.float64)
-    sq_err = np.zeros(prepared.colours.shape[0])
-    for f in range(prepared.colours.shape[1]):
-        err = prepared.colours[:, f] - np.take(palette[:, f], fit.labels)
-        sq_err += err * err
-    mse = float((prepared.counts * sq_err).sum()) / rgb.size
+    # is an integer below 2**53, so the sum is exact in any order (either backend's).
+    mse = ops.palette_error(prepared.colours, prepared.counts, fit.labels, palette8.astype(np.float64)) / rgb.size
     return ImageResult(
         image=recon,
         labels=labels,

@@ -67,8 +67,10 @@ def test_twins_take_the_same_arguments_and_use_them_all():
         "counting_medians",
         "edges_to_csr",
         "exact_objective",
+        "expand_palette",
         "move_members",
         "pairwise_distances",
+        "palette_error",
         "wide_bounds",
     ]
     assert sorted(ref.__all__) == names
@@ -349,6 +351,29 @@ def test_wide_bounds_settle_only_rows_the_fused_pass_keeps(impl):
         prev_labels, C_prev = labels, C64
         C = np.array([X[labels == j].astype(np.float64).mean(0) if (labels == j).any() else C64[j] for j in range(k)])
     assert max(settled_late) > 3000 // 2
+
+
+@pytest.mark.parametrize("impl", ["numpy", pytest.param("numba", marks=needs_numba)])
+@CONTRACT
+@given(st.integers(1, 50), st.integers(1, 4), st.integers(1, 7), st.integers(0, 2**31 - 1))
+def test_palette_expansion_and_error(impl, n, d, k, seed):
+    """An image's pixels from its distinct colours' clusters, and the palette's exact squared error (integer
+    colours, counts and palette), equal to direct numpy; the twins agree to the bit."""
+    ops = ref if impl == "numpy" else kernels
+    rng = np.random.default_rng(seed)
+    X = rng.integers(0, 256, size=(n, d)).astype(np.float64)
+    w = rng.integers(0, 1000, size=n).astype(np.float64)
+    labels = rng.integers(0, k, size=n)
+    palette = rng.integers(0, 256, size=(k, d)).astype(np.uint8)
+    inverse = rng.integers(0, n, size=3 * n)
+    pixel_labels, pixels = ops.expand_palette(inverse, labels, palette)
+    assert pixel_labels.dtype == np.int64 and pixels.dtype == np.uint8
+    np.testing.assert_array_equal(pixel_labels, labels[inverse])
+    np.testing.assert_array_equal(pixels, palette[labels[inverse]])
+    P = palette.astype(np.float64)
+    total = ops.palette_error(X, w, labels, P)
+    assert total == float(sum(int(w[i]) * int(((X[i] - P[labels[i]]) ** 2).sum()) for i in range(n)))
+    assert total == ref.palette_error(X, w, labels, P)
 
 
 @pytest.mark.parametrize("impl", ["numpy", pytest.param("numba", marks=needs_numba)])

@@ -46,8 +46,9 @@ def tree_problems(draw):
     return X, w, np.ascontiguousarray(C, dtype=np.float64), steps, leaf, np.full(d, low, dtype=np.int64), bits
 
 
-def walk_rounds(ops, X, w, C, steps, tree):
-    """The kernel's outputs and in/out state over a first round and three rounds of moved centres."""
+def walk_rounds(ops, X, w, C, steps, tree, root_known=True):
+    """The kernel's outputs and in/out state over a first round and three rounds of moved centres;
+    ``root_known``: the first round is told that every sample had label 0 (as FilteredRows does)."""
     n, m = X.shape[0], tree[1].shape[0]
     perm = tree[0]
     labels, owner, stamp = np.zeros(n, dtype=np.int64), np.full(m, -1, dtype=np.int64), np.full(m, -2, dtype=np.int64)
@@ -56,11 +57,13 @@ def walk_rounds(ops, X, w, C, steps, tree):
     k, d = C.shape
     sums, weight, squares = np.zeros((k, d)), np.zeros(k), np.zeros(k)
     sums[0], weight[0], squares[0] = tree[6][0], tree[7][0], tree[8][0]
+    if root_known:
+        owner[0], stamp[0] = 0, -1
     out = []
     for round_, step in enumerate([np.zeros_like(C), *steps]):
         C = np.ascontiguousarray(C + step)
         n_changed = ops.assign_filtered(
-            X[perm], w[perm], *tree[:6], C, labels, tree_labels, owner, stamp, round_, sums, weight, squares
+            X[perm], w[perm], *tree, C, labels, tree_labels, owner, stamp, round_, sums, weight, squares
         )
         np.testing.assert_array_equal(tree_labels, labels[perm])  # the two copies stay in step
         result = (sums.copy(), weight.copy(), squares.copy(), n_changed)
@@ -70,8 +73,8 @@ def walk_rounds(ops, X, w, C, steps, tree):
 
 @needs_numba
 @CONTRACT
-@given(tree_problems())
-def test_tree_and_filter_twins_identical_over_rounds(problem):
+@given(tree_problems(), st.booleans())
+def test_tree_and_filter_twins_identical_over_rounds(problem, root_known):
     X, w, C, steps, leaf, low, bits = problem
     fast = kernels.build_filter_tree(X, w, low, bits, leaf)
     slow = ref.build_filter_tree(X, w, low, bits, leaf)
@@ -79,7 +82,9 @@ def test_tree_and_filter_twins_identical_over_rounds(problem):
         same(a, b)
     bounds = low.astype(np.float64), X.max(axis=0)
     for (C_round, got, *state_got), (_, want, *state_want) in zip(
-        walk_rounds(kernels, X, w, C, steps, fast), walk_rounds(ref, X, w, C, steps, slow), strict=True
+        walk_rounds(kernels, X, w, C, steps, fast, root_known),
+        walk_rounds(ref, X, w, C, steps, slow, root_known),
+        strict=True,
     ):
         for a, b in zip((*got, *state_got), (*want, *state_want), strict=True):
             same(a, b)
@@ -88,8 +93,8 @@ def test_tree_and_filter_twins_identical_over_rounds(problem):
 
 @pytest.mark.parametrize("impl", ["numpy", pytest.param("numba", marks=needs_numba)])
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(problem=tree_problems())
-def test_filtered_assignment_is_a_full_scan(impl, problem):
+@given(problem=tree_problems(), root_known=st.booleans())
+def test_filtered_assignment_is_a_full_scan(impl, problem, root_known):
     """Labels of a full scan (ties to the lowest index), the count of changed labels, exact cluster
     statistics, and the objective from them to rounding."""
     ops = ref if impl == "numpy" else kernels
@@ -97,7 +102,7 @@ def test_filtered_assignment_is_a_full_scan(impl, problem):
     tree = ops.build_filter_tree(X, w, low, bits, leaf)
     previous = np.zeros(X.shape[0], dtype=np.int64)
     high = X.max(axis=0)
-    for C_round, (sums, weight, squares, n_changed), labels, _, _ in walk_rounds(ops, X, w, C, steps, tree):
+    for C_round, (sums, weight, squares, n_changed), labels, _, _ in walk_rounds(ops, X, w, C, steps, tree, root_known):
         assert n_changed == np.count_nonzero(labels != previous)
         previous = labels
         diff = X[:, None, :] - C_round[None, :, :]
