@@ -34,17 +34,18 @@ decides "no new minimum" on its own objective, as on the wide bounded path
 :func:`filtered_rows` states when the path applies: squared Euclidean (k-means),
 at least :data:`MIN_ROWS` samples, at most :data:`MAX_K` centres, and integer data
 that :class:`~fastclust._lowdim.IntegerRows` takes with at most :data:`MAX_BITS`
-bits per feature. Measured on the course
-images' colours, ``compress()`` end to end against
-:class:`~fastclust._lowdim.IntegerRows` from the same initial centres: 1.4-1.7x
-faster at k = 3, 1.6-2.0x at k = 6, 1.3-1.6x at k = 12, 0.97-1.9x at k = 24
-(flower.jpg, whose 68,480 pixels hold 49,264 colours, the slowest), and
-0.94-1.14x at k = 48. On more samples the boxes hold more each, and the filter pays
+bits per feature. Measured on the course images' colours, ``compress()`` end to
+end against :class:`~fastclust._lowdim.IntegerRows` from the same initial
+centres, each with its tree kept: 2.4-3.0x faster at k = 3, 2.3-3.3x at k = 6,
+1.9-2.7x at k = 12, 1.5-2.1x at k = 24, 1.2-1.5x at k = 48 and 0.98-1.5x at
+k = 96 (flower.jpg, whose 68,480 pixels hold 49,264 colours, the slowest): hence
+:data:`MAX_K` = 64. On more samples the boxes hold more each, and the filter pays
 at larger k: on a 24-megapixel photo's 2,092,252 colours (k = 48, 427 rounds)
 the fit took 5.5 s against 9.3 s, and over the first 30 or 60 rounds of random
 subsets of them it was 1.4-6.7x faster at k = 48-512. Run to convergence, it was
 1.25x and 1.61x faster at k = 48 and 256 on 10^6 colours, 0.99x and 1.18x on
-600,000, and 0.87x and 1.24x on 130,000: hence :data:`LARGE_ROWS` = 2^20.
+600,000, and 0.87x and 1.24x on 130,000 (all with an earlier, slower walk):
+hence :data:`LARGE_ROWS` = 2^20 for up to :data:`LARGE_MAX_K` centres.
 
 The tree depends on the data alone, not on k or the centres: a :class:`TreeCache`
 keeps it between the fits of one dataset (a prepared image's grid of k and seeds).
@@ -74,10 +75,10 @@ __all__ = [
     "size_qualifies",
 ]
 
-#: Most centres the path takes on up to :data:`LARGE_ROWS` samples: beyond a few dozen, boxes
-#: straddle so many boundaries that tracking two centres per sample (IntegerRows) is as fast
-#: (see the module's figures).
-MAX_K = 24
+#: Most centres the path takes on up to :data:`LARGE_ROWS` samples: beyond that, boxes straddle
+#: so many boundaries that tracking two centres per sample (IntegerRows) is as fast (see the
+#: module's figures).
+MAX_K = 64
 #: Fewest samples: below this a fit takes a few milliseconds either way.
 MIN_ROWS = 1 << 14
 #: From this many samples on, boxes hold enough samples each that the path pays up to
