@@ -242,7 +242,8 @@ def test_large_data_take_the_filter_at_larger_k(monkeypatch):
     the tracked path's labels, centroids and rounds."""
     monkeypatch.setattr(_treefilter, "MIN_ROWS", 1000)
     monkeypatch.setattr(_treefilter, "LARGE_ROWS", 3000)
-    X, w = integer_case_data(256, 3000, 3, 40, "counts")
+    k = _treefilter.MAX_K + 16
+    X, w = integer_case_data(256, 3000, 3, k, "counts")
     chosen = []
     original = _treefilter.filtered_rows
 
@@ -253,10 +254,10 @@ def test_large_data_take_the_filter_at_larger_k(monkeypatch):
 
     monkeypatch.setattr("fastclust.engine.filtered_rows", spy)
     kwargs = dict(init="k-means++", seed=5, sample_weight=w, backend="numba")
-    assert_same_fit(_fit(X, 40, filtered=True, **kwargs), _fit(X, 40, filtered=False, **kwargs))
+    assert_same_fit(_fit(X, k, filtered=True, **kwargs), _fit(X, k, filtered=False, **kwargs))
     assert chosen == ["FilteredRows", "IntegerRows"]
     kwargs["sample_weight"] = w[:2999]
-    _fit(X[:2999], 40, filtered=True, **kwargs)
+    _fit(X[:2999], k, filtered=True, **kwargs)
     assert chosen[-1] == "IntegerRows"  # one sample short of LARGE_ROWS
 
 
