@@ -73,7 +73,8 @@ class Rows(Protocol):
         ...
 
     # Optional: ``session()``, a context manager :func:`run` holds for the whole fit (the wide
-    # path's thread team and BLAS limit, set up once per fit rather than once per round).
+    # path's thread team and BLAS limit, set up once per fit rather than once per round), and
+    # ``needs_drift = False`` for an assignment that never reads ``drift`` (it is then not computed).
 
 
 class StopRule:
@@ -178,11 +179,12 @@ def _run(
     rows.assign(C, None)
     stop = StopRule()
     out = Outcome(C, 0, "max_iter")
+    needs_drift = getattr(rows, "needs_drift", True)
     while max_iter is None or out.n_iter < max_iter:
         C_old = C
         C, weight = rows.update(C.shape[0])
         C, C_old = handle_empty(rows, C, weight, C_old, empty, out.n_iter + 1)
-        step = rows.assign(C, metric.drift(C_old, C))
+        step = rows.assign(C, metric.drift(C_old, C) if needs_drift else None)
         out.n_iter += 1
         out.history.append(step.objective)
         if progress is not None:

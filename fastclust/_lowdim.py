@@ -211,6 +211,8 @@ class IntegerRows(InMemoryRows):
         sums, weight, counts = self._statistics(k)
         if self.metric.centre == "median":
             return self.ops.counting_medians(counts, weight, self.low), weight.copy()
+        if weight.all():  # no empty cluster: no 0/0 to silence (an errstate costs more than the division)
+            return sums / weight[:, None], weight.copy()
         with np.errstate(invalid="ignore", divide="ignore"):  # 0/0 marks an empty cluster as NaN, as Metric.update does
             return sums / weight[:, None], weight.copy()
 

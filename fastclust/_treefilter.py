@@ -92,6 +92,8 @@ MAX_BITS = 12
 LEAF = 16
 #: No node's stamp can equal ``round - 1``: the labels were changed outside the walk.
 _STALE = -2
+#: k-means keeps no value counts (IntegerRows' third statistic): an empty array stands for them.
+_NO_COUNTS = np.zeros((0, 0, 0))
 
 
 class ExactObjectiveRows(IntegerRows):
@@ -196,6 +198,9 @@ class FilteredRows(ExactObjectiveRows):
     not rewritten).
     """
 
+    #: the walk never reads the centres' drift (the loop then does not compute it)
+    needs_drift = False
+
     def __init__(self, rows: IntegerRows, bits: int, trees: TreeCache | None = None) -> None:
         super().__init__(rows)
         self.tree, self.X_tree, self.w_tree = trees.tree(self, bits) if trees is not None else _build(self, bits)
@@ -244,7 +249,7 @@ class FilteredRows(ExactObjectiveRows):
             squares,
         )
         self.round += 1
-        self._stats = (sums, weight, np.zeros((k, d, 0)))
+        self._stats = (sums, weight, _NO_COUNTS)
         self._squares = squares
         self._last_C = C
         self.min_dist = None  # per-sample distances only on demand (farthest)
