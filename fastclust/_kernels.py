@@ -1065,14 +1065,16 @@ def build_filter_tree(X, w, low, bits, leaf):
             count[v] = p + 1
         perm, perm_tmp = perm_tmp, perm
         key, key_tmp = key_tmp, key
+    perm_tmp = key_tmp = np.empty(0, dtype=np.int64)  # freed: memory counts on 10^6-sample images
     # the nodes, depth first. Every split leaves two non-empty sides, so the leaves are disjoint and
-    # non-empty and there are at most 2n - 1 nodes.
+    # non-empty and there are at most 2n - 1 nodes: room for them in int32 (n < 2**31) and int8
+    # (levels < 61), a third of int64's, and only the m nodes made are kept, in int64
     cap = max(2 * n - 1, 1)
-    start = np.empty(cap, dtype=np.int64)
-    stop = np.empty(cap, dtype=np.int64)
-    child = np.empty(cap, dtype=np.int64)
-    level = np.empty(cap, dtype=np.int64)
-    start[0], stop[0], child[0], level[0] = 0, n, -1, total - 1
+    node_start = np.empty(cap, dtype=np.int32)
+    node_stop = np.empty(cap, dtype=np.int32)
+    node_child = np.empty(cap, dtype=np.int32)
+    node_level = np.empty(cap, dtype=np.int8)
+    node_start[0], node_stop[0], node_child[0], node_level[0] = 0, n, -1, total - 1
     stack = np.empty(total + 2, dtype=np.int64)
     m = 1
     top = 0
@@ -1080,22 +1082,28 @@ def build_filter_tree(X, w, low, bits, leaf):
     while top >= 0:
         node = stack[top]
         top -= 1
-        s, e = start[node], stop[node]
+        s, e = np.int64(node_start[node]), np.int64(node_stop[node])
         if e - s <= leaf:
             continue
-        a, b = _tree_split(key, s, e, level[node])
+        a, b = _tree_split(key, s, e, np.int64(node_level[node]))
         if b < 0:
             continue
         c = m
         m += 2
-        child[node] = c
-        start[c], stop[c], child[c], level[c] = s, a, -1, b - 1
-        start[c + 1], stop[c + 1], child[c + 1], level[c + 1] = a, e, -1, b - 1
+        node_child[node] = c
+        node_start[c], node_stop[c], node_child[c], node_level[c] = s, a, -1, b - 1
+        node_start[c + 1], node_stop[c + 1], node_child[c + 1], node_level[c + 1] = a, e, -1, b - 1
         top += 1
         stack[top] = c + 1
         top += 1
         stack[top] = c
-    start, stop, child = start[:m].copy(), stop[:m].copy(), child[:m].copy()
+    start, stop, child = (
+        node_start[:m].astype(np.int64),
+        node_stop[:m].astype(np.int64),
+        node_child[:m].astype(np.int64),
+    )
+    node_start = node_stop = node_child = np.empty(0, dtype=np.int32)  # freed before the boxes are made
+    node_level = np.empty(0, dtype=np.int8)
     # boxes and statistics, children before parents
     lo = np.empty((m, d), dtype=np.float64)
     hi = np.empty((m, d), dtype=np.float64)

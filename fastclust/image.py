@@ -310,7 +310,8 @@ def compress(
         seed=seed,
         sample_weight=prepared.counts,
         backend=backend,
-        trees=prepared._trees,
+        # a tree is kept for a PreparedImage's next fits; a one-off call keeps none (memory)
+        trees=prepared._trees if prepared is image else None,
     )
     palette8 = np.clip(np.rint(fit.centroids), 0, 255).astype(np.uint8)
     _, ops = resolve_backend(fit.backend)

@@ -295,6 +295,12 @@ def test_a_prepared_image_builds_its_tree_once(monkeypatch):
     assert len(built) == 5  # each fresh PreparedImage built its own
     fi.compress(prepared, 6, metric="l1", seed=0, backend="numba")  # k-medians: no tree at all
     assert len(built) == 5
+    kept = []
+    monkeypatch.setattr(_treefilter.TreeCache, "tree", lambda self, rows, bits: kept.append(1) or spy(rows, bits))
+    fi.compress(_image(), 6, seed=0, backend="numba")  # a one-off call on an array keeps no tree
+    assert kept == [] and len(built) == 6
+    fi.compress(prepared, 6, seed=0, backend="numba")
+    assert kept == [1]
 
 
 @needs_numba
