@@ -199,7 +199,8 @@ def test_stop_rule_is_shared_and_detects_a_cycle():
     assert rule.observe(Step(4.0, 0), lambda: b"y") == "converged"
     import inspect
 
-    assert "_lloyd.run(" in inspect.getsource(fdist.kmeans) and "_lloyd.run(" in inspect.getsource(fc.kmeans)
+    assert "_lloyd.run(" in inspect.getsource(fdist.kmeans) and "_lloyd.run(" in inspect.getsource(fc.engine.fit_kmeans)
+    assert "return fit_kmeans(" in inspect.getsource(fc.kmeans)  # kmeans is fit_kmeans without a tree cache
 
 
 def test_initial_centroids_without_a_round_match_the_fit():
