@@ -36,16 +36,13 @@ at least :data:`MIN_ROWS` samples, at most :data:`MAX_K` centres, and integer da
 that :class:`~fastclust._lowdim.IntegerRows` takes with at most :data:`MAX_BITS`
 bits per feature. Measured on the course images' colours, ``compress()`` end to
 end against :class:`~fastclust._lowdim.IntegerRows` from the same initial
-centres, each with its tree kept: 2.4-3.0x faster at k = 3, 2.3-3.3x at k = 6,
-1.9-2.7x at k = 12, 1.5-2.1x at k = 24, 1.2-1.5x at k = 48 and 0.98-1.5x at
-k = 96 (flower.jpg, whose 68,480 pixels hold 49,264 colours, the slowest): hence
-:data:`MAX_K` = 64. On more samples the boxes hold more each, and the filter pays
-at larger k: on a 24-megapixel photo's 2,092,252 colours (k = 48, 427 rounds)
-the fit took 5.5 s against 9.3 s, and over the first 30 or 60 rounds of random
-subsets of them it was 1.4-6.7x faster at k = 48-512. Run to convergence, it was
-1.25x and 1.61x faster at k = 48 and 256 on 10^6 colours, 0.99x and 1.18x on
-600,000, and 0.87x and 1.24x on 130,000 (all with an earlier, slower walk):
-hence :data:`LARGE_ROWS` = 2^20 for up to :data:`LARGE_MAX_K` centres.
+centres, each with its tree kept (leaves of up to 16 samples): 2.4-3.0x faster at
+k = 3, 2.3-3.3x at k = 6, 1.9-2.7x at k = 12, 1.5-2.1x at k = 24 and 1.2-1.5x at
+k = 48 (flower.jpg, whose 68,480 pixels hold 49,264 colours, the slowest); with
+leaves of 64 (:data:`LEAF`), 1.3-1.8x at k = 48, 1.4-3.2x at k = 96, 1.6-2.5x at
+k = 256 and 2.4-3.2x at k = 512; on 16,384 and 40,000 of football.bmp's colours,
+1.3-3.5x at k = 64-512. On a 24-megapixel photo's 2,092,252 colours (k = 48, 427
+rounds) the fit took 5.5 s against 9.3 s, with an earlier, slower walk.
 
 The tree depends on the data alone, not on k or the centres: a :class:`TreeCache`
 keeps it between the fits of one dataset (a prepared image's grid of k and seeds).
@@ -62,8 +59,6 @@ from ._memory import InMemoryRows
 from ._reference import _distances_to
 
 __all__ = [
-    "LARGE_MAX_K",
-    "LARGE_ROWS",
     "LEAF",
     "MAX_BITS",
     "MAX_K",
@@ -75,21 +70,16 @@ __all__ = [
     "size_qualifies",
 ]
 
-#: Most centres the path takes on up to :data:`LARGE_ROWS` samples: beyond that, boxes straddle
-#: so many boundaries that tracking two centres per sample (IntegerRows) is as fast (see the
-#: module's figures).
-MAX_K = 64
+#: Most centres the path takes: the largest k measured (the filter was ahead of tracking two
+#: centres per sample, IntegerRows, at every k measured; see the module's figures).
+MAX_K = 512
 #: Fewest samples: below this a fit takes a few milliseconds either way.
 MIN_ROWS = 1 << 14
-#: From this many samples on, boxes hold enough samples each that the path pays up to
-#: :data:`LARGE_MAX_K` centres (see the module's figures).
-LARGE_ROWS = 1 << 20
-#: Most centres the path takes on :data:`LARGE_ROWS` samples or more (the largest k measured).
-LARGE_MAX_K = 256
 #: Most bits per feature in the Morton code (a table of 2**bits entries spreads them).
 MAX_BITS = 12
-#: Largest leaf of the tree: 12-24 measured alike; smaller leaves cost more boxes to filter.
-LEAF = 16
+#: Largest leaf of the tree: 48-96 measured alike on the course images at k = 3-48 (a leaf's scan
+#: is cheap beside filtering more boxes; 16 was 5-40% slower).
+LEAF = 64
 #: No node's stamp can equal ``round - 1``: the labels were changed outside the walk.
 _STALE = -2
 #: k-means keeps no value counts (IntegerRows' third statistic): an empty array stands for them.
@@ -289,12 +279,9 @@ def _code_bits(rows: IntegerRows) -> int | None:
 
 
 def size_qualifies(n_rows: int, k: int) -> bool:
-    """Whether a fit of ``k`` centres on ``n_rows`` samples is in the path's range: at least :data:`MIN_ROWS`
-    samples and at most :data:`MAX_K` centres, or at least :data:`LARGE_ROWS` samples and at most
-    :data:`LARGE_MAX_K` centres. The data must qualify too (see :func:`filtered_rows`)."""
-    if k < 1 or n_rows < MIN_ROWS:
-        return False
-    return k <= MAX_K or (n_rows >= LARGE_ROWS and k <= LARGE_MAX_K)
+    """Whether a fit of ``k`` centres on ``n_rows`` samples is in the path's range (:data:`MIN_ROWS`,
+    :data:`MAX_K`); the data must qualify too (see :func:`filtered_rows`)."""
+    return 1 <= k <= MAX_K and n_rows >= MIN_ROWS
 
 
 def filtered_rows(rows: InMemoryRows, k: int, trees: TreeCache | None = None) -> InMemoryRows:

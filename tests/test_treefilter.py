@@ -149,15 +149,14 @@ def test_tree_structure(impl):
 
 
 def _fit(X, k, *, filtered, **kwargs):
-    saved = _treefilter.MAX_K, _treefilter.LARGE_MAX_K
-    if not filtered:
-        _treefilter.MAX_K = _treefilter.LARGE_MAX_K = 0
+    saved = _treefilter.MAX_K
+    _treefilter.MAX_K = saved if filtered else 0
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return fc.kmeans(X, k, **kwargs)
     finally:
-        _treefilter.MAX_K, _treefilter.LARGE_MAX_K = saved
+        _treefilter.MAX_K = saved
 
 
 def assert_same_fit(a, b):
@@ -177,6 +176,7 @@ CASES = [
     (4, 1500, 2, 12, "counts", "random-uniform", "drop", None),
     (1000, 2000, 4, 9, "ones", "random", "drop", None),
     (256, 3000, 3, 10, "counts", "k-means++", "drop", 3),  # stopped by max_iter
+    (64, 3000, 3, 300, "counts", "k-means++", "drop", None),  # many centres: long candidate lists
 ]
 
 
@@ -222,43 +222,6 @@ def test_which_fits_take_the_filtered_path(monkeypatch):
     # the walk would be Python loops: the tracked assignment, with the filtered path's objective
     assert kind(X, 3, backend="numpy") == "ExactObjectiveRows"
     assert kind(X, _treefilter.MAX_K + 1, backend="numpy") == "IntegerRows"
-
-
-def test_size_rule():
-    """At most MAX_K centres from MIN_ROWS samples on; up to LARGE_MAX_K from LARGE_ROWS on (where the
-    boxes hold enough samples each for the filter to pay at larger k)."""
-    t = _treefilter
-    assert t.size_qualifies(t.MIN_ROWS, 1) and t.size_qualifies(t.MIN_ROWS, t.MAX_K)
-    assert not t.size_qualifies(t.MIN_ROWS - 1, 3)
-    assert not t.size_qualifies(t.LARGE_ROWS - 1, t.MAX_K + 1)
-    assert t.size_qualifies(t.LARGE_ROWS, t.MAX_K + 1) and t.size_qualifies(t.LARGE_ROWS, t.LARGE_MAX_K)
-    assert not t.size_qualifies(t.LARGE_ROWS, t.LARGE_MAX_K + 1)
-    assert not t.size_qualifies(t.LARGE_ROWS, 0)
-
-
-@needs_numba
-def test_large_data_take_the_filter_at_larger_k(monkeypatch):
-    """Above MAX_K centres, data of LARGE_ROWS samples or more take the filter too (scaled down here), with
-    the tracked path's labels, centroids and rounds."""
-    monkeypatch.setattr(_treefilter, "MIN_ROWS", 1000)
-    monkeypatch.setattr(_treefilter, "LARGE_ROWS", 3000)
-    k = _treefilter.MAX_K + 16
-    X, w = integer_case_data(256, 3000, 3, k, "counts")
-    chosen = []
-    original = _treefilter.filtered_rows
-
-    def spy(rows, k, trees=None):
-        out = original(rows, k, trees)
-        chosen.append(type(out).__name__)
-        return out
-
-    monkeypatch.setattr("fastclust.engine.filtered_rows", spy)
-    kwargs = dict(init="k-means++", seed=5, sample_weight=w, backend="numba")
-    assert_same_fit(_fit(X, k, filtered=True, **kwargs), _fit(X, k, filtered=False, **kwargs))
-    assert chosen == ["FilteredRows", "IntegerRows"]
-    kwargs["sample_weight"] = w[:2999]
-    _fit(X[:2999], k, filtered=True, **kwargs)
-    assert chosen[-1] == "IntegerRows"  # one sample short of LARGE_ROWS
 
 
 # --- the tree kept between fits of one prepared image ------------------------------------------------
