@@ -1010,7 +1010,7 @@ def build_filter_tree(X, w, low, bits, leaf):
     Parameters
     ----------
     X : (n, d) float64 *(in)*
-        Integer-valued, ``0 <= X[:, f] - low[f] < 2**bits``, ``bits * d <= 60``.
+        Integer-valued, ``0 <= X[:, f] - low[f] < 2**bits``, ``bits * d <= 60``; ``n <= 2**30``.
     w : (n,) float64 *(in)*
         Integer-valued weights, with ``sum w |x|^2 < 2**53`` (exact sums in any order).
     low : (d,) int64 *(in)*
@@ -1067,8 +1067,9 @@ def build_filter_tree(X, w, low, bits, leaf):
         key, key_tmp = key_tmp, key
     perm_tmp = key_tmp = np.empty(0, dtype=np.int64)  # freed: memory counts on 10^6-sample images
     # the nodes, depth first. Every split leaves two non-empty sides, so the leaves are disjoint and
-    # non-empty and there are at most 2n - 1 nodes: room for them in int32 (n < 2**31) and int8
-    # (levels < 61), a third of int64's, and only the m nodes made are kept, in int64
+    # non-empty and there are at most 2n - 1 nodes: room for them in int32 (node numbers below
+    # 2**31: n <= 2**30, which the caller checks) and int8 (levels < 61), a third of int64's, and
+    # only the m nodes made are kept, in int64
     cap = max(2 * n - 1, 1)
     node_start = np.empty(cap, dtype=np.int32)
     node_stop = np.empty(cap, dtype=np.int32)

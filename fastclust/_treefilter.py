@@ -62,6 +62,7 @@ __all__ = [
     "LEAF",
     "MAX_BITS",
     "MAX_K",
+    "MAX_ROWS",
     "MIN_ROWS",
     "ExactObjectiveRows",
     "FilteredRows",
@@ -75,6 +76,8 @@ __all__ = [
 MAX_K = 512
 #: Fewest samples: below this a fit takes a few milliseconds either way.
 MIN_ROWS = 1 << 14
+#: Most samples: the tree's nodes (up to 2n - 1) are numbered in int32 while it is built.
+MAX_ROWS = 1 << 30
 #: Most bits per feature in the Morton code (a table of 2**bits entries spreads them).
 MAX_BITS = 12
 #: Largest leaf of the tree: 48-96 measured alike on the course images at k = 3-48 (a leaf's scan
@@ -149,27 +152,28 @@ class TreeCache:
     of a fit that takes 2-100 ms on the course images. It is reused only when the
     samples and weights equal, value for value, those it was built from (compared in
     full: about 0.1 ms for 104,479 colours, so data changed in place are never served
-    a stale tree); anything else builds a tree, which replaces the one kept. The walk
+    a stale tree), with the same code width and :data:`LEAF`; anything else builds a
+    tree, which replaces the one kept. The walk
     only reads a tree's arrays, so fits on several threads may share it.
     """
 
     def __init__(self) -> None:
-        self._kept: tuple[np.ndarray, np.ndarray, np.ndarray, int, Tree] | None = None
+        self._kept: tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, int], Tree] | None = None
 
     def tree(self, rows: IntegerRows, bits: int) -> Tree:
         """The tree of ``rows`` (see :class:`FilteredRows`), built or kept."""
         kept = self._kept  # one read: another thread may replace it meanwhile
         if kept is not None:
-            X, w, low, kept_bits, tree = kept
+            X, w, low, shape, tree = kept
             if (
-                kept_bits == bits
+                shape == (bits, LEAF)
                 and np.array_equal(rows.low, low)
                 and np.array_equal(rows.w, w)
                 and np.array_equal(rows.X, X)
             ):
                 return tree
         tree = _build(rows, bits)
-        self._kept = (rows.X.copy(), rows.w.copy(), rows.low.copy(), bits, tree)
+        self._kept = (rows.X.copy(), rows.w.copy(), rows.low.copy(), (bits, LEAF), tree)
         return tree
 
 
@@ -280,8 +284,8 @@ def _code_bits(rows: IntegerRows) -> int | None:
 
 def size_qualifies(n_rows: int, k: int) -> bool:
     """Whether a fit of ``k`` centres on ``n_rows`` samples is in the path's range (:data:`MIN_ROWS`,
-    :data:`MAX_K`); the data must qualify too (see :func:`filtered_rows`)."""
-    return 1 <= k <= MAX_K and n_rows >= MIN_ROWS
+    :data:`MAX_ROWS`, :data:`MAX_K`); the data must qualify too (see :func:`filtered_rows`)."""
+    return 1 <= k <= MAX_K and MIN_ROWS <= n_rows <= MAX_ROWS
 
 
 def filtered_rows(rows: InMemoryRows, k: int, trees: TreeCache | None = None) -> InMemoryRows:

@@ -120,6 +120,26 @@ def test_filtered_assignment_is_a_full_scan(impl, problem, root_known):
 
 
 @pytest.mark.parametrize("impl", ["numpy", pytest.param("numba", marks=needs_numba)])
+def test_the_rounding_margin_keeps_a_tie_at_a_corner(impl):
+    """Sample (0, 0) is exactly as far from both centres as the full scan computes it (a tie: label 0), but
+    the filter's gap at the box's corner rounds to a positive value: without the margin, centre 0 would be
+    pruned and the sample would go to centre 1 (found by an independent review)."""
+    ops = ref if impl == "numpy" else kernels
+    X, w = np.array([[0.0, 0.0], [1000.0, 1000.0]]), np.ones(2)
+    C = np.array([[-425.61455969916364, 73.56924092912932], [339.91597630941345, 266.49074221897365]])
+    D = (X[:, None, 0] - C[None, :, 0]) ** 2 + (X[:, None, 1] - C[None, :, 1]) ** 2
+    assert D[0, 0] == D[0, 1]  # the tie, as the leaf scan computes it
+    tree = ops.build_filter_tree(X, w, np.zeros(2, dtype=np.int64), 10, 64)
+    m = tree[1].shape[0]
+    labels, owner, stamp = np.zeros(2, dtype=np.int64), np.full(m, -1), np.full(m, -2)
+    sums, weight, squares = np.zeros((2, 2)), np.zeros(2), np.zeros(2)
+    sums[0], weight[0], squares[0] = tree[6][0], tree[7][0], tree[8][0]
+    perm = tree[0]
+    ops.assign_filtered(X[perm], w[perm], *tree, C, labels, labels[perm], owner, stamp, 0, sums, weight, squares)
+    np.testing.assert_array_equal(labels, [0, 1])
+
+
+@pytest.mark.parametrize("impl", ["numpy", pytest.param("numba", marks=needs_numba)])
 def test_tree_structure(impl):
     """Children split their parent's range; boxes hold their samples; leaves are small unless the
     samples are one point; statistics are the samples' exact sums."""
@@ -217,6 +237,8 @@ def test_which_fits_take_the_filtered_path(monkeypatch):
         assert kind(X, _treefilter.MAX_K + 1) == "IntegerRows"  # k above MAX_K
         assert kind(X, 3, metric="l1") == "IntegerRows"  # k-medians keeps its histograms
         assert kind(X[:99], 3) == "IntegerRows"  # too few rows
+        assert _treefilter.size_qualifies(_treefilter.MAX_ROWS, 3)
+        assert not _treefilter.size_qualifies(_treefilter.MAX_ROWS + 1, 3)  # int32 node numbers
         assert kind(X * 64, 3) == "IntegerRows"  # 14 bits per feature: beyond MAX_BITS
         assert kind(X + 0.5, 3) == "InMemoryRows"  # not integers: neither path
     # the walk would be Python loops: the tracked assignment, with the filtered path's objective
@@ -285,6 +307,10 @@ def test_the_kept_tree_is_checked_before_reuse(monkeypatch):
     kept = cache.tree(rows_of(X, np.ones(500)), 8)
     assert cache.tree(rows_of(X.copy(), np.ones(500)), 8) is kept  # equal samples and weights
     assert cache.tree(rows_of(X, np.ones(500)), 9) is not kept  # another code width
+    kept, leaf = cache.tree(rows_of(X, np.ones(500)), 8), _treefilter.LEAF
+    monkeypatch.setattr(_treefilter, "LEAF", leaf + 1)
+    assert cache.tree(rows_of(X, np.ones(500)), 8) is not kept  # other leaves
+    monkeypatch.setattr(_treefilter, "LEAF", leaf)
     other = cache.tree(rows_of(X, np.full(500, 2.0)), 8)  # other weights: a tree of their own
     assert other is not kept and other[0][7][0] == 1000.0  # the root's weight is the new weights'
     X[0, 0] = 255.0 - X[0, 0]  # changed in place
