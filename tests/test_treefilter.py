@@ -46,9 +46,11 @@ def tree_problems(draw):
     return X, w, np.ascontiguousarray(C, dtype=np.float64), steps, leaf, np.full(d, low, dtype=np.int64), bits
 
 
-def walk_rounds(ops, X, w, C, steps, tree, root_known=True):
+def walk_rounds(ops, X, w, C, steps, tree, root_known=True, relabel=False):
     """The kernel's outputs and in/out state over a first round and three rounds of moved centres;
-    ``root_known``: the first round is told that every sample had label 0 (as FilteredRows does)."""
+    ``root_known``: the first round is told that every sample had label 0 (as FilteredRows does);
+    ``relabel``: after the second round every third sample is moved to the next cluster outside the walk
+    (as an empty-cluster policy does), with the statistics recounted and every stamp made stale."""
     n, m = X.shape[0], tree[1].shape[0]
     perm = tree[0]
     labels, owner, stamp = np.zeros(n, dtype=np.int64), np.full(m, -1, dtype=np.int64), np.full(m, -2, dtype=np.int64)
@@ -61,20 +63,28 @@ def walk_rounds(ops, X, w, C, steps, tree, root_known=True):
         owner[0], stamp[0] = 0, -1
     out = []
     for round_, step in enumerate([np.zeros_like(C), *steps]):
+        if relabel and round_ == 2:
+            labels[::3] = (labels[::3] + 1) % k
+            sums[:] = ref.cluster_sums(X, w, labels, k)
+            weight[:] = np.bincount(labels, weights=w, minlength=k)
+            squares[:] = np.bincount(labels, weights=w * (X**2).sum(1), minlength=k)
+            stamp[:] = -2
+            tree_labels[:] = labels[perm]
+        before = labels.copy()
         C = np.ascontiguousarray(C + step)
         n_changed = ops.assign_filtered(
             X[perm], w[perm], *tree, C, labels, tree_labels, owner, stamp, round_, sums, weight, squares
         )
         np.testing.assert_array_equal(tree_labels, labels[perm])  # the two copies stay in step
         result = (sums.copy(), weight.copy(), squares.copy(), n_changed)
-        out.append((C, result, labels.copy(), owner.copy(), stamp.copy()))
+        out.append((C, result, labels.copy(), owner.copy(), stamp.copy(), before))
     return out
 
 
 @needs_numba
 @CONTRACT
-@given(tree_problems(), st.booleans())
-def test_tree_and_filter_twins_identical_over_rounds(problem, root_known):
+@given(tree_problems(), st.booleans(), st.booleans())
+def test_tree_and_filter_twins_identical_over_rounds(problem, root_known, relabel):
     X, w, C, steps, leaf, low, bits = problem
     fast = kernels.build_filter_tree(X, w, low, bits, leaf)
     slow = ref.build_filter_tree(X, w, low, bits, leaf)
@@ -82,8 +92,8 @@ def test_tree_and_filter_twins_identical_over_rounds(problem, root_known):
         same(a, b)
     bounds = low.astype(np.float64), X.max(axis=0)
     for (C_round, got, *state_got), (_, want, *state_want) in zip(
-        walk_rounds(kernels, X, w, C, steps, fast, root_known),
-        walk_rounds(ref, X, w, C, steps, slow, root_known),
+        walk_rounds(kernels, X, w, C, steps, fast, root_known, relabel),
+        walk_rounds(ref, X, w, C, steps, slow, root_known, relabel),
         strict=True,
     ):
         for a, b in zip((*got, *state_got), (*want, *state_want), strict=True):
@@ -93,18 +103,17 @@ def test_tree_and_filter_twins_identical_over_rounds(problem, root_known):
 
 @pytest.mark.parametrize("impl", ["numpy", pytest.param("numba", marks=needs_numba)])
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(problem=tree_problems(), root_known=st.booleans())
-def test_filtered_assignment_is_a_full_scan(impl, problem, root_known):
+@given(problem=tree_problems(), root_known=st.booleans(), relabel=st.booleans())
+def test_filtered_assignment_is_a_full_scan(impl, problem, root_known, relabel):
     """Labels of a full scan (ties to the lowest index), the count of changed labels, exact cluster
     statistics, and the objective from them to rounding."""
     ops = ref if impl == "numpy" else kernels
     X, w, C, steps, leaf, low, bits = problem
     tree = ops.build_filter_tree(X, w, low, bits, leaf)
-    previous = np.zeros(X.shape[0], dtype=np.int64)
     high = X.max(axis=0)
-    for C_round, (sums, weight, squares, n_changed), labels, _, _ in walk_rounds(ops, X, w, C, steps, tree, root_known):
-        assert n_changed == np.count_nonzero(labels != previous)
-        previous = labels
+    rounds = walk_rounds(ops, X, w, C, steps, tree, root_known, relabel)
+    for C_round, (sums, weight, squares, n_changed), labels, _, _, before in rounds:
+        assert n_changed == np.count_nonzero(labels != before)
         diff = X[:, None, :] - C_round[None, :, :]
         D = np.zeros((X.shape[0], C_round.shape[0]))
         for f in range(X.shape[1]):
