@@ -972,7 +972,7 @@ def counting_medians(counts, weight, low):
 
 
 # --- filtering on a tree of boxes (Kanungo et al., 2002) ------------------------------------------
-# For k-means on a few integer features (an image's colours) at small k: most boxes of a tree over
+# For k-means on a few integer features (an image's colours): most boxes of a tree over
 # the samples lie wholly inside one centre's Voronoi cell, and their precomputed statistics then
 # stand for all their samples at once. The tree splits the samples sorted by Morton code (bits of
 # the features interleaved), so its nodes are contiguous ranges of one permutation.

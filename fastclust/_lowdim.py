@@ -22,8 +22,9 @@ bit, with less work per round:
 - the objective ``(w * min_dist).sum()`` is summed inside the kernel in
   numpy's own order, so the stop rule sees the same numbers.
 
-For k-means at small k, :class:`fastclust._treefilter.FilteredRows` (a subclass)
-replaces the tracked assignment by filtering a tree of boxes over the samples.
+For k-means on at least 16,384 samples (up to k = 512),
+:class:`fastclust._treefilter.FilteredRows` (a subclass) replaces the tracked
+assignment by filtering a tree of boxes over the samples.
 
 :func:`integer_layout` states when the path applies: at most
 :data:`MAX_FEATURES` features, integer values and weights, ``sum w * max |x|``

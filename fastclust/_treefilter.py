@@ -1,10 +1,12 @@
-"""k-means on a few integer features at small k: whole boxes of samples assigned at once (Kanungo et al., 2002).
+"""k-means on a few integer features: whole boxes of samples assigned at once (Kanungo et al., 2002).
 
-An image's distinct colours fill a 3-D box densely. At small k most of a tree's
-boxes over them lie wholly inside one centre's Voronoi cell, and a box's
-precomputed statistics (``sum w``, ``sum w x``, ``sum w |x|^2``) then stand for all
-of its samples: no sample in it is looked at. Only the leaves that straddle a
-boundary scan their samples, against the few centres that survived the filter.
+An image's distinct colours fill a 3-D box densely. Most of a tree's boxes over
+them lie wholly inside one centre's Voronoi cell, and a box's precomputed
+statistics (``sum w``, ``sum w x``, ``sum w |x|^2``) then stand for all of its
+samples: no sample in it is looked at. Only the leaves that straddle a boundary
+scan their samples, against the few centres that survived the filter, and the
+clusters' statistics change only by the samples (or whole boxes) that change
+cluster.
 :class:`FilteredRows` replaces :class:`~fastclust._lowdim.IntegerRows` for such
 fits and gives the same labels, centres and rounds:
 

@@ -231,7 +231,7 @@ def fit_kmeans(
     rows, scale = in_memory_rows(X, w, m, backend_name, extra=init_array)
     # an image's distinct colours and the like: the same fit, with exact incremental statistics
     rows = integer_rows(rows)
-    # ... and at small k, whole boxes of colours at once
+    # ... and, from 16,384 of them on, whole boxes of colours at once
     rows = filtered_rows(rows, k, trees)
     # wide integer-valued rows (digit images): bounds skip the products of rows that keep their centre
     rows = bounded_wide_rows(rows)
