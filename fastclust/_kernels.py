@@ -1182,15 +1182,16 @@ def assign_filtered(
 
     Walks the tree with a list of candidate centres. At each node the candidate
     nearest the box's middle, ``z``, removes every other candidate ``j`` that is
-    farther than ``z`` from the corner of the box most favourable to ``j`` (then from
-    every point of the box) by more than ``1e-12`` of the two centres' largest squared
-    distances to the data's box, far above the rounding of any distance computed
-    here. A node with one candidate left is that centre's whole. If it, or an
-    ancestor, belonged whole to one centre in the previous round, all its samples
+    farther than ``z`` from the corner of the box most favourable to ``j`` (then
+    from every point of the box) by more than ``1e-12`` of the two centres' largest
+    squared distances to the data's box, far above the rounding of any distance
+    computed here. A node with one candidate left is that centre's whole. If it, or
+    an ancestor, belonged whole to one centre in the previous round, all its samples
     had that label: nothing changes if it is the same centre, and otherwise the
-    box's statistics move at once; if not, its samples are looked at one by one. A leaf with several candidates scans them, in index order, for
-    each sample, computing distances as :func:`assign_bounded` does (sequentially
-    over features), so ties go to the lowest index and the labels are a full scan's.
+    box's statistics move at once; if not, its samples are looked at one by one. A
+    leaf with several candidates scans them, in index order, for each sample,
+    computing distances as :func:`assign_bounded` does (sequentially over features),
+    so ties go to the lowest index and the labels are a full scan's.
 
     The clusters' statistics are updated in place from the samples whose label
     changed, as :func:`move_members` does: the sums are exact integers below 2**53

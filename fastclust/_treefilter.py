@@ -155,8 +155,8 @@ class TreeCache:
     samples and weights equal, value for value, those it was built from (compared in
     full: about 0.1 ms for 104,479 colours, so data changed in place are never served
     a stale tree), with the same code width and :data:`LEAF`; anything else builds a
-    tree, which replaces the one kept. The walk
-    only reads a tree's arrays, so fits on several threads may share it.
+    tree, which replaces the one kept. The walk only reads a tree's arrays, so fits on
+    several threads may share it.
     """
 
     def __init__(self) -> None:
@@ -206,29 +206,29 @@ class FilteredRows(ExactObjectiveRows):
         self.stamp = np.full(n_nodes, _STALE, dtype=np.int64)
         self.round = 0
         self._last_C: np.ndarray | None = None
-        # each cluster's sum w x, sum w and sum w |x|^2 under the current labels, which the walk
-        # updates in place from the samples that change label; None when they must be recounted
-        self._walk_stats: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def assign(self, C: np.ndarray, drift: np.ndarray | None) -> Step:
         n, d = self.X.shape
         k = C.shape[0]
         first = self.labels is None
+        # each cluster's sum w x, sum w (self._stats) and sum w |x|^2 (self._squares) under the current
+        # labels: the walk updates them in place from the samples that change label
         if self.labels is None:
             # every sample starts in cluster 0, which then holds the root's statistics
             self.labels = np.zeros(n, dtype=np.int64)
             sums, weight, squares = np.zeros((k, d)), np.zeros(k), np.zeros(k)
             sums[0], weight[0], squares[0] = self.tree[6][0], self.tree[7][0], self.tree[8][0]
-            self._walk_stats = (sums, weight, squares)
+            self._stats, self._squares = (sums, weight, _NO_COUNTS), squares
             # ... so the root was "whole for centre 0" in the round before: boxes move at once
             self.owner[0], self.stamp[0] = 0, self.round - 1
-        if self._walk_stats is None:  # the labels changed outside the walk: recount (exactly) from them
-            self._stats = None
-            sums, weight, _ = self._statistics(k)
-            self._walk_stats = (sums, weight, self._squares_from_labels(k))
+        if self._stats is None or self._squares is None:  # labels changed outside the walk: recount exactly
+            self._statistics(k)
+            self._squares = self._squares_from_labels(k)
         if self.tree_labels is None:
             self.tree_labels = np.zeros(n, dtype=np.int64) if first else np.take(self.labels, self.tree[0])
-        sums, weight, squares = self._walk_stats
+        assert self._stats is not None and self._squares is not None
+        sums, weight, _ = self._stats
+        squares = self._squares
         C = np.ascontiguousarray(C, dtype=np.float64)
         n_changed = self.ops.assign_filtered(
             self.X_tree,
@@ -245,8 +245,6 @@ class FilteredRows(ExactObjectiveRows):
             squares,
         )
         self.round += 1
-        self._stats = (sums, weight, _NO_COUNTS)
-        self._squares = squares
         self._last_C = C
         self.min_dist = None  # per-sample distances only on demand (farthest)
         return Step(self._objective(C, sums, weight), n if first else int(n_changed))
@@ -266,11 +264,10 @@ class FilteredRows(ExactObjectiveRows):
         self._labels_changed()
 
     def _labels_changed(self) -> None:
-        """The labels changed outside the walk: no node is known whole, the tree's copy of the labels and
-        the clusters' statistics are stale."""
+        """The labels changed outside the walk: no node is known whole, and the tree's copy of the labels
+        is stale (the statistics were dropped by the base classes)."""
         self.stamp[:] = _STALE
         self.tree_labels = None
-        self._walk_stats = None
 
 
 def _code_bits(rows: IntegerRows) -> int | None:

@@ -211,7 +211,7 @@ def fit_kmeans(
 ) -> KMeansResult:
     """:func:`kmeans`, for the library's own callers that fit one dataset many times: ``trees`` (see
     :class:`~fastclust._treefilter.TreeCache`) keeps the filter tree of ``X`` for the next fit, and is
-    used only for the very same read-only ``X``. The result is :func:`kmeans`'s, bit for bit."""
+    reused only for equal data and weights. The result is :func:`kmeans`'s, bit for bit."""
     t0 = perf_counter()
     m = get_metric(metric)
     check_choice(empty, "empty", EMPTY_POLICIES)
