@@ -1155,6 +1155,13 @@ def _move_sample(X, w, t, source, target, cluster_sums, cluster_weight, cluster_
     cluster_squares[target] += wi * q
 
 
+@njit(cache=True)
+def _sq3(x0, x1, x2, c0, c1, c2):
+    """``|x - c|^2`` in 3-D, summed in feature order (as :func:`_distance` sums it)."""
+    v0, v1, v2 = x0 - c0, x1 - c1, x2 - c2
+    return v0 * v0 + v1 * v1 + v2 * v2
+
+
 @njit(nogil=True, cache=True)
 def assign_filtered(
     X_tree,
@@ -1331,37 +1338,97 @@ def assign_filtered(
             node_stack[top], depth_stack[top], was_stack[top] = c, depth, was
             continue
         # a leaf on a boundary: each sample against the candidates left, in index order (ties to the
-        # first); selects instead of branches, as the nearest candidate comes in no predictable order
-        first = cand[depth, 0]
-        for t in range(start[node], stop[node]):
-            nearest = first
-            if d == 3:  # the images' case, unrolled (the same operations in the same order)
+        # first); selects instead of branches, as the nearest candidate comes in no predictable order.
+        # The images' case, d = 3 with 2-4 candidates (most boundary leaves), holds the candidates in
+        # registers: 1.2-1.35x faster walks than reading them through ``cand`` per sample (measured),
+        # with the same operations in the same order. Each case is written out: a shared loop testing
+        # ``m`` per sample, a second pass over the leaf, or a function per leaf were all slower.
+        s0, s1 = start[node], stop[node]
+        j0, j1 = cand[depth, 0], cand[depth, 1]
+        if d == 3 and m == 2:
+            a0, a1, a2, b0, b1, b2 = C[j0, 0], C[j0, 1], C[j0, 2], C[j1, 0], C[j1, 1], C[j1, 2]
+            for t in range(s0, s1):
                 x0, x1, x2 = X_tree[t, 0], X_tree[t, 1], X_tree[t, 2]
-                v0, v1, v2 = x0 - C[first, 0], x1 - C[first, 1], x2 - C[first, 2]
-                best = v0 * v0 + v1 * v1 + v2 * v2
-                for u in range(1, m):
-                    j = cand[depth, u]
-                    v0, v1, v2 = x0 - C[j, 0], x1 - C[j, 1], x2 - C[j, 2]
-                    s = v0 * v0 + v1 * v1 + v2 * v2
-                    closer = s < best
-                    nearest = j if closer else nearest
-                    best = s if closer else best
-            else:
-                best = np.inf
-                for u in range(m):
-                    j = cand[depth, u]
-                    s = 0.0
-                    for f in range(d):
-                        v = X_tree[t, f] - C[j, f]
-                        s += v * v
-                    closer = s < best
-                    nearest = j if closer else nearest
-                    best = s if closer else best
-            if tree_labels[t] != nearest:
-                _move_sample(X_tree, w_tree, t, tree_labels[t], nearest, cluster_sums, cluster_weight, cluster_squares)
-                tree_labels[t] = nearest
-                labels[perm[t]] = nearest
-                n_changed += 1
+                nearest = j1 if _sq3(x0, x1, x2, b0, b1, b2) < _sq3(x0, x1, x2, a0, a1, a2) else j0
+                if tree_labels[t] != nearest:
+                    _move_sample(
+                        X_tree, w_tree, t, tree_labels[t], nearest, cluster_sums, cluster_weight, cluster_squares
+                    )
+                    tree_labels[t] = nearest
+                    labels[perm[t]] = nearest
+                    n_changed += 1
+        elif d == 3 and m == 3:
+            j2 = cand[depth, 2]
+            a0, a1, a2, b0, b1, b2 = C[j0, 0], C[j0, 1], C[j0, 2], C[j1, 0], C[j1, 1], C[j1, 2]
+            e0, e1, e2 = C[j2, 0], C[j2, 1], C[j2, 2]
+            for t in range(s0, s1):
+                x0, x1, x2 = X_tree[t, 0], X_tree[t, 1], X_tree[t, 2]
+                best = _sq3(x0, x1, x2, a0, a1, a2)
+                s = _sq3(x0, x1, x2, b0, b1, b2)
+                closer = s < best
+                nearest = j1 if closer else j0
+                best = s if closer else best
+                nearest = j2 if _sq3(x0, x1, x2, e0, e1, e2) < best else nearest
+                if tree_labels[t] != nearest:
+                    _move_sample(
+                        X_tree, w_tree, t, tree_labels[t], nearest, cluster_sums, cluster_weight, cluster_squares
+                    )
+                    tree_labels[t] = nearest
+                    labels[perm[t]] = nearest
+                    n_changed += 1
+        elif d == 3 and m == 4:
+            j2, j3 = cand[depth, 2], cand[depth, 3]
+            a0, a1, a2, b0, b1, b2 = C[j0, 0], C[j0, 1], C[j0, 2], C[j1, 0], C[j1, 1], C[j1, 2]
+            e0, e1, e2, g0, g1, g2 = C[j2, 0], C[j2, 1], C[j2, 2], C[j3, 0], C[j3, 1], C[j3, 2]
+            for t in range(s0, s1):
+                x0, x1, x2 = X_tree[t, 0], X_tree[t, 1], X_tree[t, 2]
+                best = _sq3(x0, x1, x2, a0, a1, a2)
+                s = _sq3(x0, x1, x2, b0, b1, b2)
+                closer = s < best
+                nearest = j1 if closer else j0
+                best = s if closer else best
+                s = _sq3(x0, x1, x2, e0, e1, e2)
+                closer = s < best
+                nearest = j2 if closer else nearest
+                best = s if closer else best
+                nearest = j3 if _sq3(x0, x1, x2, g0, g1, g2) < best else nearest
+                if tree_labels[t] != nearest:
+                    _move_sample(
+                        X_tree, w_tree, t, tree_labels[t], nearest, cluster_sums, cluster_weight, cluster_squares
+                    )
+                    tree_labels[t] = nearest
+                    labels[perm[t]] = nearest
+                    n_changed += 1
+        else:
+            for t in range(s0, s1):
+                nearest = j0
+                if d == 3:
+                    x0, x1, x2 = X_tree[t, 0], X_tree[t, 1], X_tree[t, 2]
+                    best = _sq3(x0, x1, x2, C[j0, 0], C[j0, 1], C[j0, 2])
+                    for u in range(1, m):
+                        j = cand[depth, u]
+                        s = _sq3(x0, x1, x2, C[j, 0], C[j, 1], C[j, 2])
+                        closer = s < best
+                        nearest = j if closer else nearest
+                        best = s if closer else best
+                else:
+                    best = np.inf
+                    for u in range(m):
+                        j = cand[depth, u]
+                        s = 0.0
+                        for f in range(d):
+                            v = X_tree[t, f] - C[j, f]
+                            s += v * v
+                        closer = s < best
+                        nearest = j if closer else nearest
+                        best = s if closer else best
+                if tree_labels[t] != nearest:
+                    _move_sample(
+                        X_tree, w_tree, t, tree_labels[t], nearest, cluster_sums, cluster_weight, cluster_squares
+                    )
+                    tree_labels[t] = nearest
+                    labels[perm[t]] = nearest
+                    n_changed += 1
     return n_changed
 
 

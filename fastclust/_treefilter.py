@@ -41,7 +41,7 @@ end against :class:`~fastclust._lowdim.IntegerRows` from the same initial
 centres, each with its tree kept (leaves of up to 16 samples): 2.4-3.0x faster at
 k = 3, 2.3-3.3x at k = 6, 1.9-2.7x at k = 12, 1.5-2.1x at k = 24 and 1.2-1.5x at
 k = 48 (flower.jpg, whose 68,480 pixels hold 49,264 colours, the slowest); with
-leaves of 64 (:data:`LEAF`), 1.3-1.8x at k = 48, 1.4-3.2x at k = 96, 1.6-2.5x at
+leaves of 64, 1.3-1.8x at k = 48, 1.4-3.2x at k = 96, 1.6-2.5x at
 k = 256 and 2.4-3.2x at k = 512; on 16,384 and 40,000 of football.bmp's colours,
 1.3-3.5x at k = 64-512. On a 24-megapixel photo's 2,092,252 colours (k = 48, 427
 rounds) the fit took 5.5 s against 9.3 s, with an earlier, slower walk.
@@ -82,9 +82,10 @@ MIN_ROWS = 1 << 14
 MAX_ROWS = 1 << 30
 #: Most bits per feature in the Morton code (a table of 2**bits entries spreads them).
 MAX_BITS = 12
-#: Largest leaf of the tree: 48-96 measured alike on the course images at k = 3-48 (a leaf's scan
-#: is cheap beside filtering more boxes; 16 was 5-40% slower).
-LEAF = 64
+#: Largest leaf of the tree. Since boundary leaves hold their 2-4 candidates in registers, 96-128
+#: is 3-10% faster than 64 on the course images at k = 3-512 (and 128 than 192-256); 16 was 5-40%
+#: slower than 64 with the earlier scan. A leaf's scan is cheap beside filtering more boxes.
+LEAF = 128
 #: No node's stamp can equal ``round - 1``: the labels were changed outside the walk.
 _STALE = -2
 #: k-means keeps no value counts (IntegerRows' third statistic): an empty array stands for them.
