@@ -1276,7 +1276,38 @@ def assign_filtered(
         if was < 0 and stamp[node] == round_ - 1:
             was = owner[node]
         m = n_cand[depth]
-        if m > 1:
+        if m > 1 and d == 3:
+            # the images' case, with the box, its middle and z in registers (1.05-1.25x faster walks,
+            # measured), the same operations in the same order as the general case below
+            l0, l1, l2, h0, h1, h2 = lo[node, 0], lo[node, 1], lo[node, 2], hi[node, 0], hi[node, 1], hi[node, 2]
+            q0, q1, q2 = 0.5 * (l0 + h0), 0.5 * (l1 + h1), 0.5 * (l2 + h2)
+            z = cand[depth, 0]
+            best = np.inf
+            for t in range(m):
+                j = cand[depth, t]
+                s = _sq3(q0, q1, q2, C[j, 0], C[j, 1], C[j, 2])
+                if s < best:
+                    best, z = s, j
+            z0, z1, z2, reach_z = C[z, 0], C[z, 1], C[z, 2], reach[z]
+            kept = 0
+            for t in range(m):
+                j = cand[depth, t]
+                if j != z:
+                    c0, c1, c2 = C[j, 0], C[j, 1], C[j, 2]
+                    e0 = h0 if c0 > z0 else l0
+                    e1 = h1 if c1 > z1 else l1
+                    e2 = h2 if c2 > z2 else l2
+                    gap = (e0 - c0) * (e0 - c0) - (e0 - z0) * (e0 - z0)
+                    gap += (e1 - c1) * (e1 - c1) - (e1 - z1) * (e1 - z1)
+                    gap += (e2 - c2) * (e2 - c2) - (e2 - z2) * (e2 - z2)
+                    if gap > 1e-12 * (reach[j] + reach_z) + 1e-300:
+                        continue
+                cand[depth + 1, kept] = j
+                kept += 1
+            depth += 1
+            n_cand[depth] = kept
+            m = kept
+        elif m > 1:
             z = cand[depth, 0]  # (kept if every distance were inf or NaN, as the twin's argmin)
             best = np.inf
             for t in range(m):

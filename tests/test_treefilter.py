@@ -129,19 +129,23 @@ def test_filtered_assignment_is_a_full_scan(impl, problem, root_known, relabel):
 
 
 @pytest.mark.parametrize("impl", ["numpy", pytest.param("numba", marks=needs_numba)])
-def test_the_rounding_margin_keeps_a_tie_at_a_corner(impl):
+@pytest.mark.parametrize("d", [2, 3])  # 3: the kernel's own code for the images' case
+def test_the_rounding_margin_keeps_a_tie_at_a_corner(impl, d):
     """Sample (0, 0) is exactly as far from both centres as the full scan computes it (a tie: label 0), but
     the filter's gap at the box's corner rounds to a positive value: without the margin, centre 0 would be
-    pruned and the sample would go to centre 1 (found by an independent review)."""
+    pruned and the sample would go to centre 1 (found by an independent review). A third feature of zeros
+    adds exact zeros to every distance and gap."""
     ops = ref if impl == "numpy" else kernels
-    X, w = np.array([[0.0, 0.0], [1000.0, 1000.0]]), np.ones(2)
-    C = np.array([[-425.61455969916364, 73.56924092912932], [339.91597630941345, 266.49074221897365]])
+    X, w = np.zeros((2, d)), np.ones(2)
+    X[1, :2] = 1000.0
+    C = np.zeros((2, d))
+    C[:, :2] = [[-425.61455969916364, 73.56924092912932], [339.91597630941345, 266.49074221897365]]
     D = (X[:, None, 0] - C[None, :, 0]) ** 2 + (X[:, None, 1] - C[None, :, 1]) ** 2
     assert D[0, 0] == D[0, 1]  # the tie, as the leaf scan computes it
-    tree = ops.build_filter_tree(X, w, np.zeros(2, dtype=np.int64), 10, 64)
+    tree = ops.build_filter_tree(X, w, np.zeros(d, dtype=np.int64), 10, 64)
     m = tree[1].shape[0]
     labels, owner, stamp = np.zeros(2, dtype=np.int64), np.full(m, -1), np.full(m, -2)
-    sums, weight, squares = np.zeros((2, 2)), np.zeros(2), np.zeros(2)
+    sums, weight, squares = np.zeros((2, d)), np.zeros(2), np.zeros(2)
     sums[0], weight[0], squares[0] = tree[6][0], tree[7][0], tree[8][0]
     perm = tree[0]
     ops.assign_filtered(X[perm], w[perm], *tree, C, labels, labels[perm], owner, stamp, 0, sums, weight, squares)
