@@ -63,6 +63,7 @@ __all__ = [
     "MAX_FEATURES",
     "SERIAL_WORK",
     "IntegerRows",
+    "Layout",
     "fit_workers",
     "integer_layout",
     "integer_rows",
@@ -94,7 +95,11 @@ def _integer_valued(a: np.ndarray) -> bool:
     return bool(np.array_equal(a, np.floor(a)))
 
 
-def integer_layout(X: np.ndarray, w: np.ndarray, metric: Metric) -> tuple[np.ndarray, int, np.ndarray] | None:
+#: What :func:`integer_layout` finds: ``(low, n_bins, high)``.
+Layout = tuple[np.ndarray, int, np.ndarray]
+
+
+def integer_layout(X: np.ndarray, w: np.ndarray, metric: Metric) -> Layout | None:
     """``(low, n_bins, high)`` when ``X`` (float64, in the fit's units) and ``w`` qualify for :class:`IntegerRows`,
     else None.
 
@@ -227,15 +232,27 @@ class IntegerRows(InMemoryRows):
         self.lower = None  # the tracked second centres carry the old numbering
 
 
-def integer_rows(rows: InMemoryRows) -> InMemoryRows:
+def integer_rows(rows: InMemoryRows, layouts: dict[str, Layout | None] | None = None) -> InMemoryRows:
     """``rows`` as :class:`IntegerRows` when :func:`integer_layout` accepts its data (same block, metric
-    and backend), else ``rows`` itself; call it before the first assignment."""
+    and backend), else ``rows`` itself; call it before the first assignment.
+
+    ``layouts`` keeps the layout per metric centre for the next fits of the same data (a
+    :class:`~fastclust._treefilter.DataMemo`'s, which holds only for data equal to its own).
+    """
     if rows.assigner.wide:
         return rows
-    layout = integer_layout(rows.X, rows.w, rows.metric)
+    centre = rows.metric.centre
+    if layouts is not None and centre in layouts:
+        layout = layouts[centre]
+    else:
+        layout = integer_layout(rows.X, rows.w, rows.metric)
+        if layouts is not None:
+            layouts[centre] = layout
     if layout is None:
         return rows
-    return IntegerRows(rows.block, rows.metric, rows.backend, *layout)
+    low, n_bins, high = layout
+    # copies: a kept layout is shared by fits, maybe on other threads
+    return IntegerRows(rows.block, rows.metric, rows.backend, low.copy(), n_bins, high.copy())
 
 
 @contextmanager

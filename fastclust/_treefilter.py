@@ -60,7 +60,7 @@ import numpy as np
 
 from ._codes import SQEUCLIDEAN
 from ._lloyd import Step
-from ._lowdim import EXACT_LIMIT, IntegerRows
+from ._lowdim import EXACT_LIMIT, IntegerRows, Layout
 from ._memory import InMemoryRows
 from ._reference import _distances_to
 
@@ -70,6 +70,7 @@ __all__ = [
     "MAX_K",
     "MAX_ROWS",
     "MIN_ROWS",
+    "DataMemo",
     "ExactObjectiveRows",
     "FilteredRows",
     "TreeCache",
@@ -150,38 +151,57 @@ class ExactObjectiveRows(IntegerRows):
 Tree = tuple[tuple[np.ndarray, ...], np.ndarray, np.ndarray]
 
 
-class TreeCache:
-    """The tree of one dataset, kept for the next fits of it (each :class:`~fastclust.image.PreparedImage`
-    holds one).
+class DataMemo:
+    """What fits compute from one dataset alone, whatever their k and centres: its integer layout per
+    metric centre (:func:`~fastclust._lowdim.integer_layout`) and its tree per code width and :data:`LEAF`.
 
-    A tree depends on the samples, their weights and the code's width, not on k or the
-    centres, so a grid over one image (every k, every seed) can build it once: 1-5 ms
-    of a fit that takes 2-100 ms on the course images. It is reused only when the
-    samples and weights equal, value for value, those it was built from (compared in
-    full: about 0.1 ms for 104,479 colours, so data changed in place are never served
-    a stale tree), with the same code width and :data:`LEAF`; anything else builds a
-    tree, which replaces the one kept. The walk only reads a tree's arrays, so fits on
-    several threads may share it.
+    Made by :meth:`TreeCache.memo` for data equal, value for value, to ``X`` and ``w`` (its own
+    copies), so whatever it holds is valid for a fit of such data.
+    """
+
+    def __init__(self, X: np.ndarray, w: np.ndarray) -> None:
+        self.X, self.w = X, w
+        self.layouts: dict[str, Layout | None] = {}
+        self.trees: dict[tuple[int, int], Tree] = {}
+
+    def tree(self, rows: IntegerRows, bits: int) -> Tree:
+        """The tree of ``rows`` (this memo's data), built on first use."""
+        key = (bits, LEAF)
+        tree = self.trees.get(key)
+        if tree is None:
+            tree = self.trees[key] = _build(rows, bits)
+        return tree
+
+
+class TreeCache:
+    """The :class:`DataMemo` of one dataset, kept for the next fits of it (each
+    :class:`~fastclust.image.PreparedImage` holds one).
+
+    A tree and an integer layout depend on the samples and their weights, not on k or
+    the centres, so a grid over one image (every k, every seed) computes them once: the
+    tree costs 1-5 ms of a fit that takes 2-100 ms on the course images, the layout's
+    checks 0.25-0.3 ms. The memo is reused only when the samples and weights equal,
+    value for value, those it was made from (compared in full: about 0.1 ms for 104,479
+    colours, so data changed in place are never served a stale tree or layout); other
+    data get a new memo, which replaces the one kept. The walk only reads a tree's
+    arrays, so fits on several threads may share them.
     """
 
     def __init__(self) -> None:
-        self._kept: tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, int], Tree] | None = None
+        self._kept: DataMemo | None = None
+
+    def memo(self, X: np.ndarray, w: np.ndarray) -> DataMemo:
+        """The memo of samples ``X`` with weights ``w``: the one kept if they are its data, else a new one."""
+        kept = self._kept  # one read: another thread may replace it meanwhile
+        if kept is not None and np.array_equal(w, kept.w) and np.array_equal(X, kept.X):
+            return kept
+        kept = DataMemo(X.copy(), w.copy())
+        self._kept = kept
+        return kept
 
     def tree(self, rows: IntegerRows, bits: int) -> Tree:
         """The tree of ``rows`` (see :class:`FilteredRows`), built or kept."""
-        kept = self._kept  # one read: another thread may replace it meanwhile
-        if kept is not None:
-            X, w, low, shape, tree = kept
-            if (
-                shape == (bits, LEAF)
-                and np.array_equal(rows.low, low)
-                and np.array_equal(rows.w, w)
-                and np.array_equal(rows.X, X)
-            ):
-                return tree
-        tree = _build(rows, bits)
-        self._kept = (rows.X.copy(), rows.w.copy(), rows.low.copy(), (bits, LEAF), tree)
-        return tree
+        return self.memo(rows.X, rows.w).tree(rows, bits)
 
 
 def _build(rows: IntegerRows, bits: int) -> Tree:
@@ -194,7 +214,7 @@ def _build(rows: IntegerRows, bits: int) -> Tree:
 class FilteredRows(ExactObjectiveRows):
     """:class:`ExactObjectiveRows` whose assignment filters the boxes of a tree (see the module).
 
-    Keeps the tree (from ``trees`` when it holds this data's), and per node the centre
+    Keeps the tree (from ``memo``, this data's :class:`DataMemo`, when given), and per node the centre
     that held it whole in the last round (so a box whose samples keep their label is
     not rewritten).
     """
@@ -202,9 +222,9 @@ class FilteredRows(ExactObjectiveRows):
     #: the walk never reads the centres' drift (the loop then does not compute it)
     needs_drift = False
 
-    def __init__(self, rows: IntegerRows, bits: int, trees: TreeCache | None = None) -> None:
+    def __init__(self, rows: IntegerRows, bits: int, memo: DataMemo | None = None) -> None:
         super().__init__(rows)
-        self.tree, self.X_tree, self.w_tree = trees.tree(self, bits) if trees is not None else _build(self, bits)
+        self.tree, self.X_tree, self.w_tree = memo.tree(self, bits) if memo is not None else _build(self, bits)
         self.tree_labels: np.ndarray | None = None
         n_nodes = self.tree[1].shape[0]
         self.owner = np.full(n_nodes, -1, dtype=np.int64)
@@ -292,14 +312,15 @@ def size_qualifies(n_rows: int, k: int) -> bool:
     return 1 <= k <= MAX_K and MIN_ROWS <= n_rows <= MAX_ROWS
 
 
-def filtered_rows(rows: InMemoryRows, k: int, trees: TreeCache | None = None) -> InMemoryRows:
+def filtered_rows(rows: InMemoryRows, k: int, memo: DataMemo | None = None) -> InMemoryRows:
     """``rows`` as :class:`FilteredRows` (numba backend) or :class:`ExactObjectiveRows` (numpy backend: the
     tracked assignment, the same objective) for a k-means fit that :func:`size_qualifies` on data that
-    :class:`~fastclust._lowdim.IntegerRows` took; else ``rows`` itself. ``trees`` keeps the tree for the
-    next fit of the same data. Call it before the first assignment."""
+    :class:`~fastclust._lowdim.IntegerRows` took; else ``rows`` itself. ``memo``, the data's
+    :class:`DataMemo`, keeps the tree for the next fit of the same data. Call it before the first
+    assignment."""
     if not isinstance(rows, IntegerRows) or rows.metric.centre != "mean" or not size_qualifies(rows.X.shape[0], k):
         return rows
     bits = _code_bits(rows)
     if bits is None:
         return rows
-    return FilteredRows(rows, bits, trees) if rows.backend == "numba" else ExactObjectiveRows(rows)
+    return FilteredRows(rows, bits, memo) if rows.backend == "numba" else ExactObjectiveRows(rows)

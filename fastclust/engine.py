@@ -210,8 +210,8 @@ def fit_kmeans(
     trees: TreeCache | None = None,
 ) -> KMeansResult:
     """:func:`kmeans`, for the library's own callers that fit one dataset many times: ``trees`` (see
-    :class:`~fastclust._treefilter.TreeCache`) keeps the filter tree of ``X`` for the next fit, and is
-    reused only for equal data and weights. The result is :func:`kmeans`'s, bit for bit."""
+    :class:`~fastclust._treefilter.TreeCache`) keeps the filter tree and the integer layout of ``X``
+    for the next fit, reused only for equal data and weights. The result is :func:`kmeans`'s, bit for bit."""
     t0 = perf_counter()
     m = get_metric(metric)
     check_choice(empty, "empty", EMPTY_POLICIES)
@@ -229,10 +229,12 @@ def fit_kmeans(
     else:
         init_array = check_centres(init, k, X.shape[1])
     rows, scale = in_memory_rows(X, w, m, backend_name, extra=init_array)
+    # what earlier fits of these very data (compared in full) worked out from them alone
+    memo = trees.memo(rows.X, rows.w) if trees is not None else None
     # an image's distinct colours and the like: the same fit, with exact incremental statistics
-    rows = integer_rows(rows)
+    rows = integer_rows(rows, memo.layouts if memo is not None else None)
     # ... and, from 16,384 of them on, whole boxes of colours at once
-    rows = filtered_rows(rows, k, trees)
+    rows = filtered_rows(rows, k, memo)
     # wide integer-valued rows (digit images): bounds skip the products of rows that keep their centre
     rows = bounded_wide_rows(rows)
     # small rounds on the direct path: numba's parallel kernels would cost a barrier per round,

@@ -231,8 +231,8 @@ def test_engine_picks_the_integer_path_only_for_qualifying_data(monkeypatch):
     chosen = []
     original = _lowdim.integer_rows
 
-    def spy(rows):
-        out = original(rows)
+    def spy(rows, layouts=None):
+        out = original(rows, layouts)
         chosen.append(type(out).__name__)
         return out
 

@@ -223,8 +223,8 @@ def test_filtered_fits_equal_the_tracked_path(case, monkeypatch):
     chosen = []
     original = _treefilter.filtered_rows
 
-    def spy(rows, k, trees=None):
-        out = original(rows, k, trees)
+    def spy(rows, k, memo=None):
+        out = original(rows, k, memo)
         chosen.append(type(out).__name__)
         return out
 
@@ -294,11 +294,47 @@ def test_a_prepared_image_builds_its_tree_once(monkeypatch):
     fi.compress(prepared, 6, metric="l1", seed=0, backend="numba")  # k-medians: no tree at all
     assert len(built) == 5
     kept = []
-    monkeypatch.setattr(_treefilter.TreeCache, "tree", lambda self, rows, bits: kept.append(1) or spy(rows, bits))
+    memo = _treefilter.TreeCache.memo
+    monkeypatch.setattr(_treefilter.TreeCache, "memo", lambda self, X, w: kept.append(1) or memo(self, X, w))
     fi.compress(_image(), 6, seed=0, backend="numba")  # a one-off call on an array keeps no tree
     assert kept == [] and len(built) == 6
     fi.compress(prepared, 6, seed=0, backend="numba")
-    assert kept == [1]
+    assert kept == [1] and len(built) == 6
+
+
+def test_a_prepared_image_checks_its_integer_layout_once(monkeypatch):
+    """The integer layout (a few passes over the colours) is worked out once per prepared image and metric,
+    and again after the colours changed in place; fits that reuse it give the same bits."""
+    from fastclust import image as fi
+
+    monkeypatch.setattr(_treefilter, "MIN_ROWS", 1000)
+    calls = []
+    original = _lowdim.integer_layout
+
+    def spy(X, w, metric):
+        calls.append(metric.name)
+        return original(X, w, metric)
+
+    monkeypatch.setattr(_lowdim, "integer_layout", spy)
+    prepared = fi.prepare_image(_image())
+    fits = [fi.compress(prepared, k, seed=0) for k in (3, 6, 3)]
+    assert calls == ["l2"]
+    fi.compress(prepared, 3, metric="l1", seed=0)
+    fi.compress(prepared, 6, metric="l1", seed=0)
+    assert calls == ["l2", "l1"]  # the median's layout has its histogram width
+    fresh = fi.compress(fi.prepare_image(_image()), 3, seed=0)
+    assert calls == ["l2", "l1", "l2"]
+    np.testing.assert_array_equal(fits[2].labels, fresh.labels)
+    same(fits[2].fit.history, fresh.fit.history)
+    prepared.colours[:, 0] = 255.0 - prepared.colours[:, 0]  # changed in place: checked anew
+    fi.compress(prepared, 3, seed=0)
+    assert calls == ["l2", "l1", "l2", "l2"]
+    prepared.colours[0, 0] = 0.5  # no longer integers: checked anew, the general path
+    a = fi.compress(prepared, 3, seed=0)
+    assert calls == ["l2", "l1", "l2", "l2", "l2"]
+    b = fc.kmeans(prepared.colours, 3, init="random", seed=0, sample_weight=prepared.counts)
+    np.testing.assert_array_equal(a.fit.labels, b.labels)
+    same(a.fit.history, b.history)
 
 
 @needs_numba
