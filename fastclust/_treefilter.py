@@ -155,7 +155,7 @@ class DataMemo:
     """What fits compute from one dataset alone, whatever their k and centres: its integer layout per
     metric centre (:func:`~fastclust._lowdim.integer_layout`) and its tree per code width and :data:`LEAF`.
 
-    Made by :meth:`TreeCache.memo` for data equal, value for value, to ``X`` and ``w`` (its own
+    Made by :meth:`TreeCache.memo` for data equal, bit for bit, to ``X`` and ``w`` (its own
     copies), so whatever it holds is valid for a fit of such data.
     """
 
@@ -180,8 +180,8 @@ class TreeCache:
     A tree and an integer layout depend on the samples and their weights, not on k or
     the centres, so a grid over one image (every k, every seed) computes them once: the
     tree costs 1-5 ms of a fit that takes 2-100 ms on the course images, the layout's
-    checks 0.25-0.3 ms. The memo is reused only when the samples and weights equal,
-    value for value, those it was made from (compared in full: about 0.1 ms for 104,479
+    checks 0.25-0.7 ms. The memo is reused only when the samples and weights equal,
+    bit for bit, those it was made from (compared in full: about 0.1 ms for 104,479
     colours, so data changed in place are never served a stale tree or layout); other
     data get a new memo, which replaces the one kept. The walk only reads a tree's
     arrays, so fits on several threads may share them.
@@ -193,7 +193,7 @@ class TreeCache:
     def memo(self, X: np.ndarray, w: np.ndarray) -> DataMemo:
         """The memo of samples ``X`` with weights ``w``: the one kept if they are its data, else a new one."""
         kept = self._kept  # one read: another thread may replace it meanwhile
-        if kept is not None and np.array_equal(w, kept.w) and np.array_equal(X, kept.X):
+        if kept is not None and _same_bits(w, kept.w) and _same_bits(X, kept.X):
             return kept
         kept = DataMemo(X.copy(), w.copy())
         self._kept = kept
@@ -202,6 +202,15 @@ class TreeCache:
     def tree(self, rows: IntegerRows, bits: int) -> Tree:
         """The tree of ``rows`` (see :class:`FilteredRows`), built or kept."""
         return self.memo(rows.X, rows.w).tree(rows, bits)
+
+
+def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether ``a`` and ``b`` hold the same bits: equal values are not enough, as -0.0 == 0.0 and
+    :func:`~fastclust._lowdim.integer_layout` refuses -0.0."""
+    if a.dtype != b.dtype or a.shape != b.shape:
+        return False
+    unsigned = np.dtype(f"u{a.dtype.itemsize}")
+    return bool(np.array_equal(np.ascontiguousarray(a).view(unsigned), np.ascontiguousarray(b).view(unsigned)))
 
 
 def _build(rows: IntegerRows, bits: int) -> Tree:

@@ -37,6 +37,9 @@ def same(a, b):
         a, b = np.asarray(a), np.asarray(b)
         assert a.dtype == b.dtype and a.shape == b.shape
         np.testing.assert_array_equal(a, b)
+        if np.issubdtype(a.dtype, np.floating):  # equal values are not enough: -0.0 == 0.0
+            signed = ~np.isnan(a)
+            np.testing.assert_array_equal(np.signbit(a[signed]), np.signbit(b[signed]))
     elif isinstance(a, float) or isinstance(b, float):
         assert float(a).hex() == float(b).hex()
     else:
