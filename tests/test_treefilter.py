@@ -337,6 +337,26 @@ def test_a_prepared_image_checks_its_integer_layout_once(monkeypatch):
     same(a.fit.history, b.history)
 
 
+@needs_numba
+def test_fits_on_several_threads_share_a_prepared_image(monkeypatch):
+    """Threads fitting one prepared image share its memo (tree and layout) and give the bits of fits that
+    each built their own."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fastclust import image as fi
+
+    monkeypatch.setattr(_treefilter, "MIN_ROWS", 1000)
+    prepared = fi.prepare_image(_image())
+    cells = [(k, s, metric) for k in (3, 6, 12) for s in (0, 1) for metric in ("l2", "l1")] * 2
+    with ThreadPoolExecutor(4) as pool:
+        shared = list(pool.map(lambda c: fi.compress(prepared, c[0], seed=c[1], metric=c[2], backend="numba"), cells))
+    for res, (k, s, metric) in zip(shared, cells, strict=True):
+        own = fi.compress(fi.prepare_image(_image()), k, seed=s, metric=metric, backend="numba")
+        np.testing.assert_array_equal(res.labels, own.labels)
+        same(res.palette, own.palette)
+        same(res.fit.history, own.fit.history)
+
+
 @pytest.mark.parametrize("metric", ["l1", "l2"])
 def test_a_negative_zero_written_into_the_colours_is_not_served_the_kept_layout(metric, monkeypatch):
     """-0.0 equals 0.0 as a value, but the integer layout refuses it: the memo compares bits, so a prepared
