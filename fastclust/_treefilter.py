@@ -48,7 +48,8 @@ rounds) the fit took 5.5 s against 9.3 s, with an earlier, slower walk. Since th
 walk holds the box and the candidates of a d = 3 node or leaf in registers, with
 leaves of 128 (:data:`LEAF`), the first 40 rounds of the course images' colours are
 3.5-5.6x faster than the tracked path at k = 48, 3.7-4.3x at 96, 4.4-5.7x at 256 and
-5.5-7.8x at 512, with the same labels.
+5.5-7.8x at 512, with the same labels; at k = 1024 and 2048, 7.1-14.5x on football.bmp's
+and flower.jpg's colours, and 4.4-7.2x on 16,384 and 40,000 of football.bmp's.
 
 The tree depends on the data alone, not on k or the centres: a :class:`TreeCache`
 keeps it between the fits of one dataset (a prepared image's grid of k and seeds).
@@ -80,7 +81,7 @@ __all__ = [
 
 #: Most centres the path takes: the largest k measured (the filter was ahead of tracking two
 #: centres per sample, IntegerRows, at every k measured; see the module's figures).
-MAX_K = 512
+MAX_K = 2048
 #: Fewest samples: below this a fit takes a few milliseconds either way.
 MIN_ROWS = 1 << 14
 #: Most samples: the tree's nodes (up to 2n - 1) are numbered in int32 while it is built.

@@ -210,6 +210,7 @@ CASES = [
     (1000, 2000, 4, 9, "ones", "random", "drop", None),
     (256, 3000, 3, 10, "counts", "k-means++", "drop", 3),  # stopped by max_iter
     (64, 3000, 3, 300, "counts", "k-means++", "drop", None),  # many centres: long candidate lists
+    (256, 5000, 3, 1500, "counts", "k-means++", "drop", 12),  # beyond 512 centres, up to MAX_K
 ]
 
 
