@@ -210,7 +210,8 @@ CASES = [
     (1000, 2000, 4, 9, "ones", "random", "drop", None),
     (256, 3000, 3, 10, "counts", "k-means++", "drop", 3),  # stopped by max_iter
     (64, 3000, 3, 300, "counts", "k-means++", "drop", None),  # many centres: long candidate lists
-    (256, 5000, 3, 1500, "counts", "k-means++", "drop", 12),  # beyond 512 centres, up to MAX_K
+    # beyond 512 centres, up to MAX_K (minutes as plain Python: not in the nojit env)
+    pytest.param((256, 5000, 3, 1500, "counts", "k-means++", "drop", 12), marks=pytest.mark.slow),
 ]
 
 
@@ -339,6 +340,7 @@ def test_a_prepared_image_checks_its_integer_layout_once(monkeypatch):
 
 
 @needs_numba
+@pytest.mark.slow  # 48 fits: minutes as plain Python (the nojit env)
 def test_fits_on_several_threads_share_a_prepared_image(monkeypatch):
     """Threads fitting one prepared image share its memo (tree and layout) and give the bits of fits that
     each built their own."""
