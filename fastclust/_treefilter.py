@@ -200,10 +200,6 @@ class TreeCache:
         self._kept = kept
         return kept
 
-    def tree(self, rows: IntegerRows, bits: int) -> Tree:
-        """The tree of ``rows`` (see :class:`FilteredRows`), built or kept."""
-        return self.memo(rows.X, rows.w).tree(rows, bits)
-
 
 def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
     """Whether ``a`` and ``b`` hold the same bits: equal values are not enough, as -0.0 == 0.0 and

@@ -395,7 +395,11 @@ def test_the_kept_tree_is_checked_before_reuse(monkeypatch):
         rows, _ = in_memory_rows(X, w, get_metric("l2"), "numba")
         return _lowdim.integer_rows(rows)
 
-    cache = _treefilter.TreeCache()
+    class Cache(_treefilter.TreeCache):
+        def tree(self, rows, bits):  # as a fit gets its tree: the memo of its data, then the memo's tree
+            return self.memo(rows.X, rows.w).tree(rows, bits)
+
+    cache = Cache()
     kept = cache.tree(rows_of(X, np.ones(500)), 8)
     assert cache.tree(rows_of(X.copy(), np.ones(500)), 8) is kept  # equal samples and weights
     assert cache.tree(rows_of(X, np.ones(500)), 9) is not kept  # another code width
