@@ -2,11 +2,15 @@
 
 Every function here takes arrays and scalars and returns new arrays: no Python
 objects, no I/O, no globals but the metric codes, and no input is ever written,
-with one marked exception: the low-dimensional path's kernels (at the end)
-update the per-sample state and per-cluster statistics they are given, marked
-*(in/out)*. A round there costs about as much as touching fresh arrays would:
-allocating and filling new per-sample outputs made a round several times slower
-(0.8 ms against 0.13 ms for 104,479 colours, measured).
+with two marked exceptions, whose arguments are marked *(in/out)*:
+
+- the low-dimensional path's kernels (at the end) update the per-sample state
+  and per-cluster statistics they are given. A round there costs about as much
+  as touching fresh arrays would: allocating and filling new per-sample outputs
+  made a round several times slower (0.8 ms against 0.13 ms for 104,479
+  colours, measured);
+- the wide path's fused pass (:func:`assign_sums_blas`) fills outputs and a
+  workspace its caller owns, for the reason its docstring gives.
 Each has a numpy twin in :mod:`fastclust._reference` with the same name, the same
 arguments (each of which both use) and the same outputs, bit for bit; the twins
 are the tests' oracle. They stay identical by doing the floating-point
@@ -142,10 +146,10 @@ def argmin_shifted(P, half_norms):
 
 
 @njit(nogil=True, cache=True)
-def assign_sums_blas(X, CT, half_norms, sq_norms, w, hint, start, stop, chunk, with_sums):
+def assign_sums_blas(X, CT, half_norms, sq_norms, w, hint, start, stop, labels, min_dist, sums, P):
     """Nearest centre of rows ``start:stop`` by chunked BLAS products, and those rows' cluster sums.
 
-    One pass over the rows, in chunks of ``chunk`` rows from ``start``: each
+    One pass over the rows, in chunks of ``chunk = P.shape[0]`` rows from ``start``: each
     chunk's products ``P = X[s:e] @ CT`` (BLAS, in ``X``'s dtype; the chunk stays
     in cache; a short last chunk is zero-padded to ``chunk`` rows, so every
     product has one shape and a row's bits do not depend on which rows share
@@ -160,6 +164,14 @@ def assign_sums_blas(X, CT, half_norms, sq_norms, w, hint, start, stop, chunk, w
     :func:`argmin_shifted` on the same chunks whatever the hints; runs without
     the GIL (the caller's threads each take blocks of rows).
 
+    The second marked exception to "no input is written" (see the module
+    docstring): the outputs and the product buffer are the caller's, so a
+    pass allocates nothing. A Dask worker returns freed memory to the system
+    at once (dask sets ``MALLOC_TRIM_THRESHOLD_``), so every fresh buffer there
+    costs page faults: a 100,000 x 64 block at k = 256 took 51 ms with buffers
+    allocated per call against 47 ms with the caller's (46 ms either way in a
+    plain process; measured).
+
     Parameters
     ----------
     X : (n, d) float32 or float64, C-contiguous *(in)*
@@ -170,39 +182,46 @@ def assign_sums_blas(X, CT, half_norms, sq_norms, w, hint, start, stop, chunk, w
     sq_norms : (n,) float64 *(in)*
         ``|x_i|^2``.
     w : (n,) float64 *(in)*
-        Sample weights (read only when ``with_sums``).
+        Sample weights (read only when ``sums`` has rows).
     hint : (n,) int64 *(in)*
         A centre to try first for every row, in ``0 .. k-1`` (the previous
         round's label; ``k - 1`` for none). Only speed depends on it; a hint out
         of range raises ValueError.
     start, stop : int *(in)*
         The rows to assign.
-    chunk : int *(in)*
-        Rows of every product. BLAS's bits can depend on a product's shape; at
-        one shape, the installed BLAS gives a row the same bits wherever it sits
-        (a property of the BLAS, which tests/test_kernels.py checks).
-    with_sums : bool *(in)*
-        Whether to accumulate the cluster sums.
+    labels : (>= stop,) int64 *(in/out)*
+        Rows ``start:stop`` receive each row's nearest centre; the rest is untouched.
+    min_dist : (>= stop,) float64 *(in/out)*
+        Rows ``start:stop`` receive ``max(|x|^2 + 2 (half_norms[l] - P[i, l]), 0)``
+        in float64 (the score rounded to ``X.dtype`` first, as
+        :func:`argmin_shifted` returns it); the rest is untouched.
+    sums : (k, d) or (0, d) float64 *(in/out)*
+        Overwritten with ``sum w_i x_i`` over the rows of every cluster,
+        accumulated in row order from zero; with no rows, no sums are taken.
+    P : (chunk, k) in ``X``'s dtype *(in/out)*
+        Workspace for one chunk's products; its row count is the chunk size.
+        BLAS's bits can depend on a product's shape; at one shape, the
+        installed BLAS gives a row the same bits wherever it sits (a property
+        of the BLAS, which tests/test_kernels.py checks).
 
-    Returns
-    -------
-    labels : (stop - start,) int64 *(out)*
-    min_dist : (stop - start,) float64 *(out)*
-        ``max(|x|^2 + 2 (half_norms[l] - P[i, l]), 0)`` in float64 (the score
-        rounded to ``X.dtype`` first, as :func:`argmin_shifted` returns it).
-    sums : (k, d) float64 *(out)*
-        ``sum w_i x_i`` over the rows of every cluster, accumulated in row order
-        from zero (``(0, d)`` without ``with_sums``).
+    Shapes that do not fit raise ValueError.
     """
     d = X.shape[1]
     k = CT.shape[1]
-    m = stop - start
-    labels = np.empty(m, dtype=np.int64)
-    min_dist = np.empty(m, dtype=np.float64)
-    sums = np.zeros((k if with_sums else 0, d), dtype=np.float64)
-    P = np.empty((chunk, k), dtype=X.dtype)
+    chunk = P.shape[0]
+    with_sums = sums.shape[0] > 0
+    if (
+        chunk < 1
+        or P.shape[1] != k
+        or labels.shape[0] < stop
+        or min_dist.shape[0] < stop
+        or sums.shape[1] != d
+        or (with_sums and sums.shape[0] != k)
+    ):
+        raise ValueError("assign_sums_blas: an output or the workspace has the wrong shape")
+    sums[:] = 0.0
     # a short last chunk is multiplied zero-padded to ``chunk`` rows (see the docstring)
-    pad = np.zeros((chunk if m % chunk else 0, d), dtype=X.dtype)
+    pad = np.zeros((chunk if (stop - start) % chunk else 0, d), dtype=X.dtype)
     for s in range(start, stop, chunk):
         e = min(s + chunk, stop)
         if e - s == chunk:
@@ -224,14 +243,13 @@ def assign_sums_blas(X, CT, half_norms, sq_norms, w, hint, start, stop, chunk, w
             label = top
             for j in range(top):
                 label = min(label, j if half_norms[j] - P[i, j] == best else top)
-            labels[row - start] = label
+            labels[row] = label
             v = sq_norms[row] + 2.0 * np.float64(half_norms[label] - P[i, label])
-            min_dist[row - start] = v if v >= 0.0 else 0.0
+            min_dist[row] = v if v >= 0.0 else 0.0
             if with_sums:
                 wi = w[row]
                 for f in range(d):
                     sums[label, f] += wi * np.float64(X[row, f])
-    return labels, min_dist, sums
 
 
 @njit(nogil=True, cache=True)

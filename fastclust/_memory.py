@@ -9,6 +9,7 @@ are written against; the other, over Dask blocks, lives in
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import ModuleType
@@ -221,14 +222,25 @@ class Assigner:
         min_dist = np.empty(n, dtype=np.float64)
         edges = wide_blocks(n)
         n_units = len(edges) - 1
-        parts: list[Any] = [None] * n_units
         kernel = self.ops.assign_sums_blas
+        # Buffers once per thread and pass, not per unit (see the kernel on a Dask worker's allocator).
+        # Each unit's sums start from zero and are added in unit order, whichever thread ran it.
+        space = threading.local()
+        ordered = not self.parallel
+        sums = np.zeros((k, d)) if with_sums else None
+        parts: list[Any] = [None] * n_units
 
         def unit(u: int) -> None:
-            s, e = edges[u], edges[u + 1]
-            labels[s:e], min_dist[s:e], parts[u] = kernel(
-                X, CT, half_norms, sq_norms, w, hint, s, e, WIDE_CHUNK_ROWS, with_sums
-            )
+            if not hasattr(space, "P"):
+                space.P = np.empty((WIDE_CHUNK_ROWS, k), dtype=X.dtype)
+                space.part = np.empty((k if with_sums else 0, d))
+            part = space.part if ordered or not with_sums else np.empty((k, d))
+            kernel(X, CT, half_norms, sq_norms, w, hint, edges[u], edges[u + 1], labels, min_dist, part, space.P)
+            if sums is not None:
+                if ordered:  # units run in order in this thread
+                    np.add(sums, part, out=sums)
+                else:
+                    parts[u] = part
 
         if not self.parallel:
             for u in range(n_units):
@@ -238,11 +250,9 @@ class Assigner:
                 assert self.team is not None
                 work = n * d * (k + WIDE_EXTRA_COLUMNS)
                 self.team.run(unit, n_units, _threads.threads_for(work, n_units, self.team.size))
-        if not with_sums:
-            return labels, min_dist, None
-        sums = parts[0]
-        for part in parts[1:]:  # block order, whichever thread finished first
-            sums += part
+            if sums is not None:
+                for part in parts:  # block order, whichever thread finished first
+                    sums += part
         return labels, min_dist, sums
 
     def pairwise(self, centres: np.ndarray) -> np.ndarray:
@@ -407,7 +417,7 @@ class InMemoryRows:
     def map(self, fn: Callable[..., Any], *per_block: list[Any], **shared: Any) -> list[Any]:
         return [fn(self.block, *(arg[0] for arg in per_block), **shared)]
 
-    def part(self, handles: list[Any], index: int) -> list[Any]:
+    def collect(self, handles: list[Any], index: int) -> list[Any]:
         return [h[index] for h in handles]
 
     def gather(self, handles: list[Any]) -> list[Any]:

@@ -52,32 +52,44 @@ def assign_sums_blas(
     hint: np.ndarray,
     start: int,
     stop: int,
-    chunk: int,
-    with_sums: bool,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Chunked-BLAS assignment of rows ``start:stop`` and their cluster sums: ``(labels, min_dist, sums)``; see the twin.
+    labels: np.ndarray,
+    min_dist: np.ndarray,
+    sums: np.ndarray,
+    P: np.ndarray,
+) -> None:
+    """Chunked-BLAS assignment of rows ``start:stop`` into ``labels`` and ``min_dist``, their cluster sums into
+    ``sums``, with ``P`` as the product buffer; see the twin.
 
-    The same products (``X[s:e] @ CT`` over the same chunks, a short last one zero-padded), :func:`argmin_shifted`
-    on each, and :func:`cluster_sums` of the rows (row order, from zero). ``hint``
-    only speeds up the compiled twin; it is checked here as there.
+    The same products (``X[s:e] @ CT`` over chunks of ``P.shape[0]`` rows, a short last one zero-padded),
+    :func:`argmin_shifted` on each, and :func:`cluster_sums` of the rows (row order, from zero). ``hint``
+    only speeds up the compiled twin; it and the shapes are checked here as there.
     """
-    k = CT.shape[1]
+    k, d = CT.shape[1], X.shape[1]
+    chunk = P.shape[0]
+    with_sums = sums.shape[0] > 0
+    if (
+        chunk < 1
+        or P.shape[1] != k
+        or labels.shape[0] < stop
+        or min_dist.shape[0] < stop
+        or sums.shape[1] != d
+        or (with_sums and sums.shape[0] != k)
+    ):
+        raise ValueError("assign_sums_blas: an output or the workspace has the wrong shape")
     if stop > start and not (0 <= hint[start:stop].min() and hint[start:stop].max() < k):
         raise ValueError("hint must hold centres 0 .. k-1")
-    m = stop - start
-    labels = np.empty(m, dtype=np.int64)
-    score = np.empty(m, dtype=X.dtype)
+    score = np.empty(stop - start, dtype=X.dtype)
     for s in range(start, stop, chunk):
         e = min(s + chunk, stop)
         A = X[s:e]
         if e - s < chunk:  # one shape for every product: zero-padded
-            A = np.zeros((chunk, X.shape[1]), dtype=X.dtype)
+            A = np.zeros((chunk, d), dtype=X.dtype)
             A[: e - s] = X[s:e]
-        labels[s - start : e - start], score[s - start : e - start] = argmin_shifted((A @ CT)[: e - s], half_norms)
-    min_dist = np.maximum(sq_norms[start:stop] + 2.0 * score.astype(np.float64), 0.0)
-    if not with_sums:
-        return labels, min_dist, np.zeros((0, X.shape[1]))
-    return labels, min_dist, cluster_sums(X[start:stop], w[start:stop], labels, k)
+        np.matmul(A, CT, out=P)
+        labels[s:e], score[s - start : e - start] = argmin_shifted(P[: e - s], half_norms)
+    min_dist[start:stop] = np.maximum(sq_norms[start:stop] + 2.0 * score.astype(np.float64), 0.0)
+    if with_sums:
+        sums[:] = cluster_sums(X[start:stop], w[start:stop], labels[start:stop], k)
 
 
 def assign_rows_blas(

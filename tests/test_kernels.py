@@ -201,6 +201,22 @@ def fused_inputs(X, C, duplicate):
     return X, CT, h, sq
 
 
+def fused(ops, X, CT, h, sq, w, hint, start, stop, chunk, with_sums):
+    """One call of ``ops.assign_sums_blas`` into fresh outputs: (labels, min_dist, sums) of rows ``start:stop``.
+
+    The outputs start as NaN/-1 garbage outside ``start:stop``, which the call must leave alone."""
+    n, d = X.shape
+    k = CT.shape[1]
+    labels = np.full(n, -7, dtype=np.int64)
+    dist = np.full(n, np.nan)
+    sums = np.full((k if with_sums else 0, d), np.nan)  # overwritten, never added to
+    P = np.full((chunk, k), np.nan, dtype=X.dtype)
+    assert ops.assign_sums_blas(X, CT, h, sq, w, hint, start, stop, labels, dist, sums, P) is None
+    assert (labels[:start] == -7).all() and (labels[stop:] == -7).all()
+    assert np.isnan(dist[:start]).all() and np.isnan(dist[stop:]).all()
+    return labels[start:stop], dist[start:stop], sums
+
+
 @needs_numba
 @CONTRACT
 @given(kernel_inputs(), st.sampled_from([1, 3, 256]), st.booleans(), st.booleans())
@@ -211,12 +227,12 @@ def test_assign_sums_blas_twins_identical(inputs, chunk, with_sums, duplicate):
     for start, stop in ((0, n), (n // 3, n)):
         if start == stop:
             continue
-        want = ref.assign_sums_blas(X, CT, h, sq, w, np.full(n, k - 1), start, stop, chunk, with_sums)
+        want = fused(ref, X, CT, h, sq, w, np.full(n, k - 1), start, stop, chunk, with_sums)
         # no hint, the right labels as hints, and arbitrary ones: only speed may differ
         right = np.zeros(n, dtype=np.int64)
         right[start:stop] = want[0]
         for hint in (np.full(n, k - 1), right, labels):
-            got = kernels.assign_sums_blas(X, CT, h, sq, w, hint, start, stop, chunk, with_sums)
+            got = fused(kernels, X, CT, h, sq, w, hint, start, stop, chunk, with_sums)
             for a, b in zip(got, want, strict=True):
                 same(a, b)
 
@@ -232,16 +248,25 @@ def test_assign_sums_blas_is_chunked_argmin_and_ordered_sums(impl, dtype):
     X, CT, h, sq = fused_inputs(X, C, duplicate=True)
     w = rng.choice([0.0, 0.5, 1.0, 3.0], size=700)
     hint = np.random.default_rng(4).integers(0, 9, size=700)
-    labels, dist, sums = ops.assign_sums_blas(X, CT, h, sq, w, hint, 100, 700, 64, True)
+    labels, dist, sums = fused(ops, X, CT, h, sq, w, hint, 100, 700, 64, True)
     for s in range(100, 700, 64):
         want, score = ref.argmin_shifted(X[s : s + 64] @ CT, h)
         np.testing.assert_array_equal(labels[s - 100 : s - 36], want)
         np.testing.assert_array_equal(dist[s - 100 : s - 36], np.maximum(sq[s : s + 64] + 2.0 * score.astype(float), 0))
     assert (labels != 8).all()  # centre 8 duplicates centre 0: it never wins
     same(sums, ref.cluster_sums(X[100:], w[100:], labels, 9))
-    assert ops.assign_sums_blas(X, CT, h, sq, w, hint, 0, 700, 64, False)[2].shape == (0, 20)
+    assert fused(ops, X, CT, h, sq, w, hint, 0, 700, 64, False)[2].shape == (0, 20)
     with pytest.raises(ValueError, match="hint"):
-        ops.assign_sums_blas(X, CT, h, sq, w, hint + 9, 0, 700, 64, False)
+        fused(ops, X, CT, h, sq, w, hint + 9, 0, 700, 64, False)
+    # outputs and workspace that do not fit are refused, never written past
+    out = np.empty(700, dtype=np.int64), np.empty(700), np.empty((9, 20)), np.empty((64, 9), dtype=dtype)
+    for i, bad in enumerate(
+        [np.empty(699, dtype=np.int64), np.empty(699), np.empty((8, 20)), np.empty((64, 8), dtype=dtype)]
+    ):
+        args = list(out)
+        args[i] = bad
+        with pytest.raises(ValueError, match="wrong shape"):
+            ops.assign_sums_blas(X, CT, h, sq, w, hint, 0, 700, *args)
 
 
 @needs_numba
@@ -268,7 +293,7 @@ def test_assign_rows_blas_gives_any_row_the_fused_pass_bits(impl, k):
     X = rng.integers(0, 256, size=(1100, 784)).astype(np.float32)  # 4 chunks and a short one
     C = X[rng.choice(1100, k, replace=False)] * 0.7 + rng.random((k, 784)).astype(np.float32)
     X, CT, h, sq = fused_inputs(X, C, duplicate=False)
-    labels, dist, _ = ops.assign_sums_blas(X, CT, h, sq, np.ones(1100), np.full(1100, k - 1), 0, 1100, 256, False)
+    labels, dist, _ = fused(ops, X, CT, h, sq, np.ones(1100), np.full(1100, k - 1), 0, 1100, 256, False)
     for rows in (
         np.arange(1100),
         np.sort(rng.choice(1100, 300, replace=False)),
@@ -327,7 +352,7 @@ def test_wide_bounds_settle_only_rows_the_fused_pass_keeps(impl):
         X_, CT, h, _ = fused_inputs(X, Cx, duplicate=False)
         C64 = Cx.astype(np.float64)
         largest = float(np.sqrt((C64**2).sum(1).max())) * (1 + 1e-12)
-        labels, dist, _ = ops.assign_sums_blas(X, CT, h, sq, np.ones(3000), np.full(3000, k - 1), 0, 3000, 256, False)
+        labels, dist, _ = fused(ops, X, CT, h, sq, np.ones(3000), np.full(3000, k - 1), 0, 3000, 256, False)
         if round_:
             moved = np.sqrt(((C64 - C_prev) ** 2).sum(1)) * (1 + 1e-12)
             other = np.array([np.delete(moved, a).max() if k > 1 else 0.0 for a in range(k)])
