@@ -15,9 +15,16 @@ power-of-two rescaling when the data is extreme, see :mod:`fastclust._scale`;
 the BLAS path's row norms), then assigned every round with the in-memory
 engine's assignment: the bounded loops, or for wide data its fused BLAS pass,
 which returns the block's cluster sums with its labels. A round is one task per
-block plus one that hands the block's small summary to the client; the block's
-labels and distances stay on its worker. Tasks run single-threaded (dask's
-workers are the parallelism, see :mod:`fastclust._threads`).
+block plus one per worker that hands its blocks' small summaries to the client;
+the blocks' labels and distances stay on their workers. Tasks run
+single-threaded (dask's workers are the parallelism, see :mod:`fastclust._threads`).
+
+Each fit places the blocks once (:func:`_balanced_placement`): rows in
+proportion to each worker's threads, moving as few blocks as that allows, and
+every task of a block asks for its worker. Left to itself, dask's scheduler put
+4 of 5 blocks on one of two workers after a few passes (its work stealing
+copies blocks), and every round then waited for that worker. Blocks are never
+split, so the result does not depend on where they are.
 
 Exactness:
 
@@ -260,11 +267,11 @@ def _live_workers(client: Any) -> int:
         return 0
 
 
-def _gather(client: Any, handles: list[Any], worker_timeout: float, what: str) -> list[Any]:
-    """``client.gather(handles)``, bounded: a FastclustError once no worker has been alive for ``worker_timeout`` s.
+def _wait(client: Any, handles: list[Any], worker_timeout: float, what: str) -> None:
+    """Wait for ``handles``, bounded: a FastclustError once no worker has been alive for ``worker_timeout`` s.
 
     Tasks waiting for a worker wait forever in dask; this polls the futures and the
-    scheduler's worker list instead of blocking in one ``gather``.
+    scheduler's worker list instead of blocking in one ``wait``.
     """
     from distributed import wait
 
@@ -272,7 +279,7 @@ def _gather(client: Any, handles: list[Any], worker_timeout: float, what: str) -
     while True:
         try:
             wait(handles, timeout=min(1.0, worker_timeout))
-            break
+            return
         except TimeoutError:
             pass
         if _live_workers(client):
@@ -284,12 +291,60 @@ def _gather(client: Any, handles: list[Any], worker_timeout: float, what: str) -
                 f"no dask worker has been alive for {worker_timeout:g} s (scheduler {client.scheduler.address}); "
                 f"{what} was abandoned: start workers, or pass a larger worker_timeout"
             )
+
+
+def _gather(client: Any, handles: list[Any], worker_timeout: float, what: str) -> list[Any]:
+    """``client.gather(handles)``, bounded as :func:`_wait` is; a FastclustError if the cluster lost them."""
+    _wait(client, handles, worker_timeout, what)
     try:
         return client.gather(handles)
     except _cluster_failures() as exc:  # a worker lost data it could not recompute, or the cluster restarted
         raise FastclustError(
             f"the dask cluster failed during {what} ({type(exc).__name__}: {exc}); nothing was returned"
         ) from exc
+
+
+def _balanced_placement(rows: list[int], holders: list[list[str]], threads: dict[str, int]) -> list[str]:
+    """A worker for each block: rows in proportion to each worker's threads, moving as few blocks as that allows.
+
+    Dask places a block's tasks by where its data is and by guessed occupancy, and
+    its work stealing copies blocks between workers; either can leave one worker
+    with most of the blocks, and then every round waits for it. So a fit decides
+    once: first every block stays on a worker that holds it while that worker
+    stays within its share (blocks with fewer holders first, then the largest),
+    then each remaining block, largest first, goes to the worker that would
+    finish its share soonest, a holder on ties. Blocks are never split, so a
+    fit's arithmetic does not depend on where they are.
+
+    Parameters
+    ----------
+    rows : list of int
+        Rows per block.
+    holders : list of list of str
+        For each block, the workers that hold it (may be empty).
+    threads : dict
+        Worker address to its number of threads (at least one worker).
+
+    Returns
+    -------
+    list of str, one worker address per block.
+    """
+    total, slots = sum(rows), sum(threads.values())
+    load = dict.fromkeys(threads, 0)
+    where: list[str | None] = [None] * len(rows)
+    live = [[w for w in dict.fromkeys(h) if w in load] for h in holders]
+    # keep what fits where it already is, blocks with fewer choices first; in integers, so a share is
+    # never missed by rounding
+    for b in sorted(range(len(rows)), key=lambda b: (len(live[b]) or len(load) + 1, -rows[b], b)):
+        fits = [w for w in live[b] if (load[w] + rows[b]) * slots <= total * threads[w]]
+        if fits:
+            w = min(fits, key=lambda w: (load[w] / threads[w], w))
+            where[b], load[w] = w, load[w] + rows[b]
+    for b in sorted(range(len(rows)), key=lambda b: (-rows[b], b)):  # the rest: largest first
+        if where[b] is None:
+            w = min(threads, key=lambda w: ((load[w] + rows[b]) / threads[w], w not in holders[b], w))
+            where[b], load[w] = w, load[w] + rows[b]
+    return [str(w) for w in where]
 
 
 class DaskRows:
@@ -315,8 +370,10 @@ class DaskRows:
             X = X.rechunk({1: -1})  # tasks need whole rows
         import dask
 
+        self.where: list[str] | None = None  # with a client: the worker each block's tasks run on
         if client is not None:
             raw = client.compute(list(X.to_delayed().ravel()))  # futures: blocks stay on workers
+            self.where = self._place(raw)
         else:
             # scheduler="threads": never a default distributed.Client that happens to exist
             raw = [np.asarray(b) for b in dask.compute(*X.to_delayed().ravel(), scheduler="threads")]
@@ -348,25 +405,62 @@ class DaskRows:
     def n_features(self) -> int:
         return self._n_features
 
+    def _place(self, raw: list[Any]) -> list[str]:
+        """Where each block's tasks run (:func:`_balanced_placement`), once the raw blocks exist."""
+        _wait(self.client, raw, self.worker_timeout, "the fit")
+        holders = self.client.who_has(raw)
+        threads = self.client.nthreads()
+        if not threads:  # every worker left after the blocks were computed
+            raise FastclustError(f"the dask cluster has no worker (scheduler {_address(self.client)})")
+        return _balanced_placement(self.rows, [list(holders.get(f.key, ())) for f in raw], threads)
+
+    def _submit(self, b: int, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``fn(*args, **kwargs)`` as a task for block ``b``, on the worker chosen for it.
+
+        The restriction is loose: if that worker has left, the task runs elsewhere
+        and dask recomputes the block from its lineage.
+        """
+        assert self.client is not None and self.where is not None
+        return self.client.submit(fn, *args, workers=[self.where[b]], allow_other_workers=True, pure=False, **kwargs)
+
     def map(self, fn: Callable[..., Any], *per_block: list[Any], **shared: Any) -> list[Any]:
         """``fn(block, *per_block[i], **shared)`` for every block; results stay remote with a client."""
         args = list(zip(self.blocks, *per_block, strict=True)) if per_block else [(b,) for b in self.blocks]
         if self.client is not None:
-            return [self.client.submit(_task, fn, *a, pure=False, **shared) for a in args]
+            return [self._submit(b, _task, fn, *a, **shared) for b, a in enumerate(args)]
         import dask
 
         return list(dask.compute(*[dask.delayed(_task)(fn, *a, **shared) for a in args], scheduler="threads"))
 
     def apply(self, fn: Callable[..., Any], handles: list[Any], **shared: Any) -> list[Any]:
-        """``fn(handle, **shared)`` on per-block results (not blocks); results stay remote with a client."""
+        """``fn(handles[i], **shared)`` on per-block results (not blocks); results stay remote with a client."""
         if self.client is not None:
-            return [self.client.submit(_task, fn, h, pure=False, **shared) for h in handles]
+            return [self._submit(b, _task, fn, h, **shared) for b, h in enumerate(handles)]
         return [fn(h, **shared) for h in handles]
 
-    def part(self, handles: list[Any], index: int) -> list[Any]:
-        if self.client is not None:
-            return [self.client.submit(_item, h, index=index, pure=False) for h in handles]
-        return [h[index] for h in handles]
+    def collect(self, handles: list[Any], index: int) -> list[Any]:
+        """Item ``index`` of every per-block tuple result, brought to this process.
+
+        One small task per worker fetches the items of all its blocks: a task per
+        block would cost the scheduler a task and the round a hop for each.
+        """
+        if self.client is None:
+            return [h[index] for h in handles]
+        assert self.where is not None
+        groups: dict[str, list[int]] = {}
+        for b, worker in enumerate(self.where):
+            groups.setdefault(worker, []).append(b)
+        tasks = [
+            self.client.submit(
+                _items, *[handles[b] for b in blocks], index=index, workers=[w], allow_other_workers=True, pure=False
+            )
+            for w, blocks in groups.items()
+        ]
+        out: list[Any] = [None] * len(handles)
+        for blocks, values in zip(groups.values(), self.gather(tasks), strict=True):
+            for b, value in zip(blocks, values, strict=True):
+                out[b] = value
+        return out
 
     def gather(self, handles: list[Any]) -> list[Any]:
         if self.client is None:
@@ -383,7 +477,7 @@ class DaskRows:
         for b in np.unique(which):
             local = indices[which == b] - self.offsets[b]
             if self.client is not None:
-                parts.append(self.client.submit(_take, self.blocks[b], local, pure=False))
+                parts.append(self._submit(int(b), _take, self.blocks[b], local))
             else:
                 parts.append(_take(self.blocks[b], local))
         return np.vstack(self.gather(parts))
@@ -408,7 +502,7 @@ class DaskRows:
     def assign(self, C: np.ndarray, drift: np.ndarray | None) -> Step:
         self.states = self.map(_assign, self.states, C=C, drift=drift, remap=self._remap, metric=self.metric)
         self._remap = None
-        stats = self.gather(self.part(self.states, 3))
+        stats = self.collect(self.states, 3)
         self._keep_stats(stats)
         return Step(float(sum(s["objective"] for s in stats)), int(sum(s["changed"] for s in stats)))
 
@@ -436,7 +530,7 @@ class DaskRows:
         moved = [clusters[which == b] for b in range(len(self.rows))]
         k = self._stats["counts"].shape[0]
         self.states = self.map(_relabel, self.states, local, moved, k=k, metric=self.metric)
-        self._keep_stats(self.gather(self.part(self.states, 3)))
+        self._keep_stats(self.collect(self.states, 3))
 
     def renumber(self, keep: np.ndarray) -> None:
         table = np.cumsum(keep) - 1
@@ -456,8 +550,8 @@ class DaskRows:
         return DaskLabels(self.apply(_labels_of, states), self.rows, self.client, self.worker_timeout)
 
 
-def _item(value: Any, *, index: int) -> Any:
-    return value[index]
+def _items(*values: Any, index: int) -> list[Any]:
+    return [value[index] for value in values]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -65,8 +65,8 @@ class Blocks(Protocol):
         """``fn(block, *per_block[i], **shared)`` for every block ``i``; results may stay remote."""
         ...
 
-    def part(self, handles: list[Any], index: int) -> list[Any]:
-        """Element ``index`` of every (remote) tuple result."""
+    def collect(self, handles: list[Any], index: int) -> list[Any]:
+        """Element ``index`` of every (remote) tuple result, brought to this process."""
         ...
 
     def gather(self, handles: list[Any]) -> list[Any]:
@@ -171,26 +171,32 @@ def _init_in_memory(rows: InMemoryRows, k: int, init: str, rng: np.random.Genera
 
 def _kmpar_pass(
     block: Block,
-    state: tuple[np.ndarray, np.ndarray] | None,
+    previous: tuple[Any, Any] | None,
     seed: int,
     *,
     new: np.ndarray,
     offset: int,
     factor: float,
+    n_candidates: int,
     metric: Metric,
     backend: str,
-) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray, float]:
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, float, np.ndarray | None]]:
     """One k-means|| pass on one block, incremental: only distances to the *new* candidates are computed.
 
-    ``state`` is the block's (cost, nearest candidate) from the previous pass.
-    Returns the new state (kept next to the block), the rows sampled with
-    probability ``min(1, factor * w * cost)``, and the block's total ``w * cost``.
+    ``previous`` is the block's result of the previous pass (None for the first):
+    its first element, the block's (cost, nearest candidate), is all it is read for,
+    so the state never travels to the client. Returns ``(state, summary)``: the
+    new state (kept next to the block) and what the client gathers, ``(rows
+    sampled with probability min(1, factor * w * cost), the block's total
+    w * cost, candidate weights)``. The candidate weights, the total weight of
+    the rows nearest each of ``n_candidates`` candidates (counts for unit
+    weights), are taken only when ``n_candidates`` > 0 (the last pass), else None.
     """
     X = block.X
-    if state is None:
+    if previous is None:
         cost, near = np.full(X.shape[0], np.inf), np.full(X.shape[0], -1, dtype=np.int64)
     else:
-        cost, near = state
+        cost, near = previous[0]
     if new.shape[0]:
         lab, dist = nearest(block, new, metric, backend)
         better = dist < cost
@@ -201,12 +207,8 @@ def _kmpar_pass(
     if factor > 0:
         keep = as_generator(seed).random(X.shape[0]) < np.minimum(1.0, factor * weighted)
         sample = X[keep].astype(np.float64)
-    return (cost, near), sample, float(weighted.sum())
-
-
-def _candidate_weights(block: Block, state: tuple[np.ndarray, np.ndarray], *, n_candidates: int) -> np.ndarray:
-    """Total weight of the rows of ``block`` nearest each candidate (counts for unit weights)."""
-    return np.bincount(state[1], weights=block.w, minlength=n_candidates)
+    weights = np.bincount(near, weights=block.w, minlength=n_candidates) if n_candidates else None
+    return (cost, near), (sample, float(weighted.sum()), weights)
 
 
 def _distinct(C: np.ndarray) -> np.ndarray:
@@ -236,7 +238,7 @@ def kmeans_parallel(rows: Blocks, k: int, rng: np.random.Generator, oversampling
         row = int(rng.choice(sizes[block], p=weights[block] / totals[block]))
     candidates = [rows.take(np.array([offsets[block] + row]))]
     n_candidates = 1
-    states: list[Any] = [None] * len(sizes)
+    outs: list[Any] = [None] * len(sizes)
     new, offset, factor = candidates[0], 0, 0.0
     ell = oversampling * k
     passes = 0  # pass 0 measures the cost to the first centre; passes 1..rounds sample; a last pass folds in
@@ -245,14 +247,21 @@ def kmeans_parallel(rows: Blocks, k: int, rng: np.random.Generator, oversampling
     while True:
         seeds = [int(s) for s in rng.integers(0, 2**31 - 1, size=len(sizes))]  # one stream per block and pass
         outs = rows.map(
-            _kmpar_pass, states, seeds, new=new, offset=offset, factor=factor, metric=rows.metric, backend=rows.backend
+            _kmpar_pass,
+            outs,
+            seeds,
+            new=new,
+            offset=offset,
+            factor=factor,
+            n_candidates=n_candidates if fold_only else 0,  # the last pass also weighs the candidates
+            metric=rows.metric,
+            backend=rows.backend,
         )
-        states = rows.part(outs, 0)
+        summaries = rows.collect(outs, 1)  # one small summary per block; the states stay
         if fold_only:
             break
-        gathered = rows.gather([*rows.part(outs, 1), *rows.part(outs, 2)])
-        samples, total = gathered[: len(sizes)], float(sum(gathered[len(sizes) :]))
-        new = np.vstack([x for x in samples if len(x)] or [np.zeros((0, rows.n_features))])
+        total = float(sum(summary[1] for summary in summaries))
+        new = np.vstack([summary[0] for summary in summaries if len(summary[0])] or [np.zeros((0, rows.n_features))])
         offset = n_candidates
         candidates.append(new)
         n_candidates += new.shape[0]
@@ -265,9 +274,7 @@ def kmeans_parallel(rows: Blocks, k: int, rng: np.random.Generator, oversampling
         else:
             factor, fold_only = 0.0, True
     C = np.vstack(candidates)
-    cand_weights = np.sum(rows.gather(rows.map(_candidate_weights, states, n_candidates=C.shape[0])), axis=0).astype(
-        np.float64
-    )
+    cand_weights = np.sum([summary[2] for summary in summaries], axis=0).astype(np.float64)
     if C.shape[0] <= k:
         return _distinct(C)
     reduced = InMemoryRows(make_block(C, np.maximum(cand_weights, 1e-12), rows.metric), rows.metric, rows.backend)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections import Counter
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 da = pytest.importorskip("dask.array", reason="dask is not installed (extra 'dask')")
 distributed = pytest.importorskip("distributed", reason="distributed is not installed (extra 'dask')")
@@ -160,6 +163,88 @@ def _rows_with_labels(client, k):
     C = np.array([[0.0, 1.0], [100.0, 100.0], [6.0, 7.0], [10.0, 11.0]])[:k]
     rows.assign(C, None)
     return rows
+
+
+# --- where blocks run -----------------------------------------------------------------------
+
+
+def test_placement_keeps_blocks_that_are_already_balanced():
+    holders = [["a"], ["b"], ["a"], ["b"], ["a"]]
+    assert fdist._balanced_placement([100] * 5, holders, {"a": 1, "b": 1}) == ["a", "b", "a", "b", "a"]
+
+
+def test_placement_moves_as_few_blocks_as_balance_needs():
+    """What dask's scheduler had left after a few passes: 4 of 5 blocks on one worker."""
+    where = fdist._balanced_placement([100] * 5, [["a"], ["a"], ["a"], ["b"], ["a"]], {"a": 1, "b": 1})
+    assert Counter(where) == {"a": 3, "b": 2}
+    assert where[3] == "b" and sum(w != h for w, h in zip(where, "aaaba", strict=True)) == 1
+    # a replica anywhere counts as being there
+    assert fdist._balanced_placement([100, 100], [["a", "b"], ["a"]], {"a": 1, "b": 1}) == ["b", "a"]
+
+
+def test_placement_follows_threads_and_places_blocks_nobody_holds():
+    where = fdist._balanced_placement([10] * 6, [[]] * 3 + [["gone"]] * 3, {"a": 2, "b": 1})
+    assert Counter(where) == {"a": 4, "b": 2}
+    # uneven blocks: the largest first, each where it finishes soonest
+    where = fdist._balanced_placement([50, 10, 10, 10, 10, 10], [["a"]] * 6, {"a": 1, "b": 1})
+    load = Counter()
+    for rows, w in zip([50, 10, 10, 10, 10, 10], where, strict=True):
+        load[w] += rows
+    assert sorted(load.values()) == [50, 50]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_placement_is_balanced_and_keeps_what_already_is(data):
+    workers = data.draw(st.lists(st.sampled_from("abcde"), min_size=1, max_size=4, unique=True))
+    threads = {w: data.draw(st.integers(1, 3)) for w in workers}
+    n_blocks = data.draw(st.integers(1, 12))
+    rows = data.draw(st.lists(st.integers(1, 1000), min_size=n_blocks, max_size=n_blocks))
+    holders = data.draw(
+        st.lists(st.lists(st.sampled_from("abcdef"), max_size=2, unique=True), min_size=n_blocks, max_size=n_blocks)
+    )
+    where = fdist._balanced_placement(rows, holders, threads)
+    assert len(where) == n_blocks and set(where) <= set(workers)
+    total, slots = sum(rows), sum(threads.values())
+    load = dict.fromkeys(workers, 0)
+    for r, w in zip(rows, where, strict=True):
+        load[w] += r
+    for w in workers:  # list scheduling's bound: within one block of an even share
+        assert load[w] / threads[w] <= total / slots + max(rows) + 1e-9
+    # blocks held by one live worker each, already within every share: nothing moves
+    if all(len(h) == 1 and h[0] in threads for h in holders):
+        held = dict.fromkeys(workers, 0)
+        for r, h in zip(rows, holders, strict=True):
+            held[h[0]] += r
+        if all(held[w] * slots <= total * threads[w] for w in workers):
+            assert where == [h[0] for h in holders]
+
+
+@pytest.mark.slow
+def test_blocks_are_spread_over_the_workers_wherever_they_were(client):
+    """Every block on one worker: the fit spreads them evenly, and its result does not depend on where they were."""
+    from fastclust.metrics import get_metric
+
+    X = blobs(6000, 5, seed=9)
+    workers = sorted(client.nthreads())
+    fits = []
+    for w in workers:
+        D = client.persist(da.from_array(X, chunks=(1000, 5), name=f"on-{w}"), workers=[w])
+        distributed.wait(D)
+        assert {h for hs in client.who_has(D).values() for h in hs} == {w}
+        rows = fdist.DaskRows(D, client, get_metric("l2"), worker_timeout=30.0)
+        assert Counter(rows.where) == dict.fromkeys(workers, 3)
+        distributed.wait(rows.blocks)
+        held = client.who_has(rows.blocks)
+        assert all(rows.where[b] in held[f.key] for b, f in enumerate(rows.blocks))
+        rows.assign(X[:4].copy(), None)
+        distributed.wait(rows.states)
+        held = client.who_has(rows.states)  # a round's results sit where their blocks were put
+        assert all(rows.where[b] in held[f.key] for b, f in enumerate(rows.states))
+        fits.append(fdist.kmeans(D, 4, seed=1, client=client))
+    np.testing.assert_array_equal(fits[0].labels.compute(), fits[1].labels.compute())
+    np.testing.assert_array_equal(fits[0].centroids, fits[1].centroids)
+    np.testing.assert_array_equal(fits[0].initial_centroids, fits[1].initial_centroids)
 
 
 @pytest.mark.parametrize("where", ["threads", pytest.param("cluster", marks=pytest.mark.slow)])
