@@ -97,15 +97,14 @@ def _is_dask_array(X: Any) -> bool:
 def _inspect(block: np.ndarray, offset: int) -> dict[str, Any]:
     """One block's validation summary: non-finite values (first one in global coordinates) and its largest |x|."""
     X = np.asarray(block)
+    if X.size == 0:
+        return {"n_bad": 0, "largest": 0.0}
+    top, bottom = float(X.max()), float(X.min())
+    if math.isfinite(top) and math.isfinite(bottom):  # max and min propagate NaN: every value is finite
+        return {"n_bad": 0, "largest": max(abs(top), abs(bottom))}
     bad = ~np.isfinite(X)
-    n_bad = int(bad.sum())
-    info: dict[str, Any] = {"n_bad": n_bad, "largest": 0.0}
-    if n_bad:
-        row, col = (int(i) for i in np.argwhere(bad)[0])
-        info.update(first=(offset + row, col), n_nan=int(np.isnan(X).sum()))
-    elif X.size:
-        info["largest"] = largest_magnitude(X)
-    return info
+    row, col = (int(i) for i in np.argwhere(bad)[0])
+    return {"n_bad": int(bad.sum()), "largest": 0.0, "first": (offset + row, col), "n_nan": int(np.isnan(X).sum())}
 
 
 def _prepare(block: np.ndarray, exponent: int, metric: Metric) -> Block:

@@ -28,6 +28,14 @@ def _dask(X, chunks=25):
     return da.from_array(X, chunks=(chunks, X.shape[1]))
 
 
+def _with(values):
+    """120 x 2 ones with ``values`` ({(row, column): value}) written in."""
+    X = np.ones((120, 2))
+    for (row, col), value in values.items():
+        X[row, col] = value
+    return X
+
+
 DASK_CASES = [
     ("complex X", lambda: fdist.kmeans(_dask(Y.astype(complex)), 3), r"X must be real, got complex"),
     ("string X", lambda: fdist.kmeans(_dask(np.array([["a", "b"]] * 4)), 1), r"X must be numeric"),
@@ -36,6 +44,12 @@ DASK_CASES = [
         lambda: fdist.kmeans(_dask(np.where(np.arange(120)[:, None] == 77, np.nan, np.ones((120, 2)))), 2),
         r"the first is at row 77, column 0",
     ),
+    (
+        "inf and NaN counted in every block",
+        lambda: fdist.kmeans(_dask(_with({(5, 1): np.nan, (60, 0): np.inf, (90, 1): -np.inf, (91, 0): -np.inf})), 2),
+        r"X contains 4 non-finite value\(s\) \(1 NaN, 3 inf\); the first is at row 5, column 1",
+    ),
+    ("-inf alone", lambda: fdist.kmeans(_dask(_with({(119, 1): -np.inf})), 2), r"1 non-finite.*row 119, column 1"),
     ("oversampling 0", lambda: fdist.kmeans(_dask(Y), 3, oversampling=0), r"oversampling must be a finite number > 0"),
     ("oversampling nan", lambda: fdist.kmeans(_dask(Y), 3, oversampling=np.nan), r"oversampling"),
     ("init_rounds 0", lambda: fdist.kmeans(_dask(Y), 3, init_rounds=0), r"init_rounds must be an integer >= 1"),
