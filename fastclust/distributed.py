@@ -3,32 +3,36 @@
 :func:`kmeans` is the in-memory engine's Lloyd loop (:mod:`fastclust._lloyd`) run over
 :class:`DaskRows`, the Dask implementation of its data access: the same stop rule,
 the same empty-cluster policies, the same initialisers (:mod:`fastclust.seeding`).
-Nothing here schedules work itself: every pass is one task per row block (via
-``distributed.Client`` futures, or ``dask.compute`` on the default threaded
-scheduler), and only small per-cluster summaries come back to the client. The
+Nothing here schedules work itself: every pass is one task per worker (via
+``distributed.Client`` futures), or one per block on dask's default threaded
+scheduler, and only small per-cluster summaries come back to the client. The
 centres (``k x d``) are the only thing sent out each round, never the data.
 Labels stay next to their blocks (:class:`DaskLabels`).
 
-Each block is checked and converted once per fit (finite values, with the
-global row of the first bad one; float64, or float32 where BLAS pays; an exact
-power-of-two rescaling when the data is extreme, see :mod:`fastclust._scale`;
-the BLAS path's row norms), then assigned every round with the in-memory
-engine's assignment: the bounded loops, or for wide data its fused BLAS pass,
-which returns the block's cluster sums with its labels. A round is one task per
-block plus one per worker that hands its blocks' small summaries to the client;
-the blocks' labels and distances stay on their workers. Tasks run
-single-threaded (dask's workers are the parallelism, see :mod:`fastclust._threads`).
+The blocks are *pieces* of ``X``'s chunks: a chunk of more than
+:data:`PIECE_ROWS` rows is cut into equal pieces (:func:`_pieces_of`), by the
+chunk sizes alone. Each piece is checked and converted once per fit (finite
+values, with the global row of the first bad one; float64, or float32 where
+BLAS pays; an exact power-of-two rescaling when the data is extreme, see
+:mod:`fastclust._scale`; the BLAS path's row norms), then assigned every round
+with the in-memory engine's assignment: the bounded loops, or for wide data its
+fused BLAS pass, which returns the piece's cluster sums with its labels.
 
-Each fit places the blocks once (:func:`_balanced_placement`): rows in
-proportion to each worker's threads, moving as few blocks as that allows, and
-every task of a block asks for its worker. Left to itself, dask's scheduler put
-4 of 5 blocks on one of two workers after a few passes (its work stealing
-copies blocks), and every round then waited for that worker. Blocks are never
-split, so the result does not depend on where they are.
+Each fit places the pieces once (:func:`_balanced_placement`): rows in
+proportion to each worker's threads, moving as few pieces as that allows. A
+worker's pieces form one group, and a round is one task per group, which runs
+its pieces in order, plus one per group that hands their small summaries to the
+client; the pieces' labels and distances stay on their worker. Tasks run
+single-threaded (dask's workers are the parallelism, see :mod:`fastclust._threads`).
+Left to itself, dask's scheduler put 4 of 5 blocks on one of two workers after
+a few passes (its work stealing copies blocks), and every round then waited for
+that worker; 5 chunks of 100,000 rows, cut in two, now spread 5 and 5. The
+pieces do not depend on the cluster or on where the chunks are, and their
+summaries are added up in piece order, so neither does the result.
 
 Exactness:
 
-- L2: each block returns per-cluster sums and counts. Summed on the client, they
+- L2: each piece returns per-cluster sums and counts. Summed on the client, they
   give the same means as in memory, up to the order of summation (a last-bit
   difference, which the float32 products of wide data never see). Labels come out
   identical to :func:`fastclust.kmeans` from the same initialisation unless a point
@@ -197,10 +201,6 @@ def _renumber(state: State, *, table: np.ndarray) -> State:
     return table[state[0]], state[1], state[2], None
 
 
-def _labels_of(state: State) -> np.ndarray:
-    return state[0]
-
-
 def _digest(state: State) -> bytes:
     return hashlib.blake2b(state[0].tobytes(), digest_size=16).digest()
 
@@ -346,13 +346,99 @@ def _balanced_placement(rows: list[int], holders: list[list[str]], threads: dict
     return [str(w) for w in where]
 
 
+def _pieces_of(rows: list[int], limit: int) -> list[tuple[int, int, int]]:
+    """``(chunk, start, stop)`` of every piece: each chunk cut into the fewest near-equal pieces of at most ``limit`` rows.
+
+    A function of the chunks alone, so a fit's arithmetic (k-means|| streams and
+    cluster sums are per piece) never depends on the cluster or on placement.
+    """
+    out = []
+    for c, r in enumerate(rows):
+        m = max(1, -(-r // limit))
+        edges = [r * i // m for i in range(m + 1)]
+        out += [(c, edges[i], edges[i + 1]) for i in range(m)]
+    return out
+
+
+@dataclass(frozen=True)
+class _Ref:
+    """A piece's result inside the list its worker's group task returned."""
+
+    future: Any
+    pos: int
+
+
+@dataclass(frozen=True)
+class _Slot:
+    """A :class:`_Ref` as a group task receives it: element ``pos`` of the task's ``sources[source]``."""
+
+    source: int
+    pos: int
+
+
+def _slots(values: list[Any], sources: list[Any]) -> tuple[Any, ...]:
+    """``values`` as a group task receives them: each :class:`_Ref` becomes a :class:`_Slot` into ``sources``,
+    to which its future is added once (dask resolves futures inside the list it is handed)."""
+    keys = [f.key for f in sources]
+    out = []
+    for value in values:
+        if isinstance(value, _Ref):
+            if value.future.key not in keys:
+                keys.append(value.future.key)
+                sources.append(value.future)
+            value = _Slot(keys.index(value.future.key), value.pos)
+        out.append(value)
+    return tuple(out)
+
+
+def _group_map(
+    fn: Callable[..., Any], blocks: list[Block], sources: list[Any], args: list[tuple[Any, ...]], shared: dict[str, Any]
+) -> list[Any]:
+    """``fn(block, *args, **shared)`` for each piece of one worker's group, in order."""
+    return [
+        fn(block, *(sources[a.source][a.pos] if isinstance(a, _Slot) else a for a in piece), **shared)
+        for block, piece in zip(blocks, args, strict=True)
+    ]
+
+
+def _group_apply(fn: Callable[..., Any], values: list[Any], positions: list[int], shared: dict[str, Any]) -> list[Any]:
+    return [fn(values[i], **shared) for i in positions]
+
+
+def _pick(values: list[Any], positions: list[int], index: int | None) -> list[Any]:
+    return [values[i] if index is None else values[i][index] for i in positions]
+
+
+def _prepare_pieces(
+    raws: list[np.ndarray], spec: list[tuple[int, int, int]], exponent: int, metric: Metric
+) -> list[Block]:
+    """The pieces ``(raw index, start, stop)`` of a group, each prepared as :func:`_prepare` prepares a block."""
+    return [_prepare(np.asarray(raws[i])[lo:hi], exponent, metric) for i, lo, hi in spec]
+
+
+def _join_labels(sources: list[Any], slots: tuple[_Slot, ...]) -> np.ndarray:
+    """One chunk's labels from its pieces' states."""
+    return np.concatenate([sources[s.source][s.pos][0] for s in slots])
+
+
+#: Rows per piece: a fit cuts every chunk into pieces of at most this many rows (:func:`_pieces_of`).
+PIECE_ROWS = 65_536
+
+
 class DaskRows:
     """The Lloyd loop's data access (:class:`fastclust._lloyd.Rows`) over the row blocks of a dask array.
 
-    Holds one future (or, on local threads, one array) per block: the prepared
-    block and its assignment state (labels, distances, bounds) stay where they
-    were computed; the client keeps only per-cluster summaries. Also implements
-    :class:`fastclust.seeding.Blocks`, so the initialisers run over the same blocks.
+    The blocks are *pieces* of ``X``'s chunks (:func:`_pieces_of`): chunks of more
+    than :data:`PIECE_ROWS` rows are cut into equal pieces, so that a fit can
+    spread rows evenly over the workers (:func:`_balanced_placement`) however the
+    chunks fall; every piece is a block for the Lloyd loop and for k-means||.
+    With a client, each worker's pieces form one group: each pass is one task
+    per group, which runs the pieces in order and returns their results as a
+    list (a task per piece would cost the scheduler a task and the round a hop
+    for each). The prepared pieces and their assignment states (labels,
+    distances, bounds) stay on their worker; the client keeps only per-cluster
+    summaries. Also implements :class:`fastclust.seeding.Blocks`, so the
+    initialisers run over the same pieces. On local threads every piece is a task.
     """
 
     def __init__(
@@ -362,38 +448,77 @@ class DaskRows:
         self.metric = metric
         self.backend = "auto"  # resolved on each worker: workers need not all have numba
         self.worker_timeout = worker_timeout
-        self.rows = [int(c) for c in X.chunks[0]]
+        self.chunks = [int(c) for c in X.chunks[0]]
+        self.pieces = _pieces_of(self.chunks, PIECE_ROWS)
+        self.rows = [hi - lo for _, lo, hi in self.pieces]
         self._n_features = int(X.shape[1])
         self.offsets = np.concatenate([[0], np.cumsum(self.rows)]).astype(np.int64)
+        chunk_offsets = np.concatenate([[0], np.cumsum(self.chunks)]).astype(np.int64)
         if X.numblocks[1] != 1:
             X = X.rechunk({1: -1})  # tasks need whole rows
         import dask
 
-        self.where: list[str] | None = None  # with a client: the worker each block's tasks run on
+        self.where: list[str] | None = None  # with a client: the worker each piece's tasks run on
+        self.groups: list[tuple[str, list[int]]] = []  # with a client: (worker, its pieces in order)
         if client is not None:
             raw = client.compute(list(X.to_delayed().ravel()))  # futures: blocks stay on workers
             self.where = self._place(raw)
+            groups: dict[str, list[int]] = {}
+            for p, worker in enumerate(self.where):
+                groups.setdefault(worker, []).append(p)
+            self.groups = list(groups.items())
+            first = {c: self.where[p] for p, (c, _, _) in reversed(list(enumerate(self.pieces)))}
+            inspected = [
+                client.submit(
+                    _task,
+                    _inspect,
+                    raw[c],
+                    int(chunk_offsets[c]),
+                    workers=[first[c]],
+                    allow_other_workers=True,
+                    pure=False,
+                )
+                for c in range(len(self.chunks))
+            ]
+            infos = self.gather(inspected)
         else:
             # scheduler="threads": never a default distributed.Client that happens to exist
             raw = [np.asarray(b) for b in dask.compute(*X.to_delayed().ravel(), scheduler="threads")]
-        self.blocks = raw
-        # Once per block per fit: check the values, then convert (and, if extreme, rescale) them.
-        infos = self.gather(self.map(_inspect, [int(o) for o in self.offsets[:-1]]))
+            infos = [_inspect(b, int(o)) for b, o in zip(raw, chunk_offsets[:-1], strict=True)]
+        # Once per chunk per fit: check the values, then convert (and, if extreme, rescale) them.
         n_bad = sum(i["n_bad"] for i in infos)
         if n_bad:
-            first = next(i for i in infos if i["n_bad"])
+            bad = next(i for i in infos if i["n_bad"])
             n_nan = sum(i.get("n_nan", 0) for i in infos)
             raise FastclustError(
                 f"X contains {n_bad} non-finite value(s) ({n_nan} NaN, {n_bad - n_nan} inf); "
-                f"the first is at row {first['first'][0]}, column {first['first'][1]}"
+                f"the first is at row {bad['first'][0]}, column {bad['first'][1]}"
             )
         largest = max(i["largest"] for i in infos)
         if extra is not None:
             largest = max(largest, largest_magnitude(extra))
         self.scale = Scale.choose(largest, np.dtype(np.float32) if X.dtype == np.float32 else np.dtype(np.float64))
-        self.blocks = self.map(_prepare, exponent=self.scale.x, metric=metric)
         if client is not None:
-            del raw  # the prepared blocks replace the raw ones on the workers
+            self.blocks: list[Any] = []  # one future per group: the list of its prepared pieces
+            for worker, members in self.groups:
+                chunks = sorted({self.pieces[p][0] for p in members})
+                spec = [(chunks.index(self.pieces[p][0]), self.pieces[p][1], self.pieces[p][2]) for p in members]
+                self.blocks.append(
+                    client.submit(
+                        _task,
+                        _prepare_pieces,
+                        [raw[c] for c in chunks],
+                        spec,
+                        self.scale.x,
+                        metric,
+                        workers=[worker],
+                        allow_other_workers=True,
+                        pure=False,
+                    )
+                )
+            del raw  # the prepared pieces replace the raw chunks on the workers
+        else:
+            self.blocks = [_prepare(raw[c][lo:hi], self.scale.x, metric) for c, lo, hi in self.pieces]
         self.states: list[Any] = [None] * len(self.rows)
         self._remap: np.ndarray | None = None
         self._stats: dict[str, np.ndarray] = {}
@@ -405,81 +530,94 @@ class DaskRows:
         return self._n_features
 
     def _place(self, raw: list[Any]) -> list[str]:
-        """Where each block's tasks run (:func:`_balanced_placement`), once the raw blocks exist."""
+        """Where each piece's tasks run (:func:`_balanced_placement`), once the raw chunks exist."""
         _wait(self.client, raw, self.worker_timeout, "the fit")
         holders = self.client.who_has(raw)
         threads = self.client.nthreads()
-        if not threads:  # every worker left after the blocks were computed
+        if not threads:  # every worker left after the chunks were computed
             raise FastclustError(f"the dask cluster has no worker (scheduler {_address(self.client)})")
-        return _balanced_placement(self.rows, [list(holders.get(f.key, ())) for f in raw], threads)
+        return _balanced_placement(self.rows, [list(holders.get(raw[c].key, ())) for c, _, _ in self.pieces], threads)
 
-    def _submit(self, b: int, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """``fn(*args, **kwargs)`` as a task for block ``b``, on the worker chosen for it.
+    def _submit(self, worker: str, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` as a single-threaded task on ``worker``.
 
         The restriction is loose: if that worker has left, the task runs elsewhere
-        and dask recomputes the block from its lineage.
+        and dask recomputes what it needs from its lineage.
         """
-        assert self.client is not None and self.where is not None
-        return self.client.submit(fn, *args, workers=[self.where[b]], allow_other_workers=True, pure=False, **kwargs)
+        assert self.client is not None
+        return self.client.submit(_task, fn, *args, workers=[worker], allow_other_workers=True, pure=False)
+
+    def _by_future(self, handles: list[_Ref]) -> list[tuple[Any, list[int], list[int]]]:
+        """The :class:`_Ref` handles grouped by the task result they point into: (future, pieces, positions)."""
+        found: dict[Any, tuple[Any, list[int], list[int]]] = {}
+        for p, h in enumerate(handles):
+            entry = found.setdefault(h.future.key, (h.future, [], []))
+            entry[1].append(p)
+            entry[2].append(h.pos)
+        return list(found.values())
 
     def map(self, fn: Callable[..., Any], *per_block: list[Any], **shared: Any) -> list[Any]:
-        """``fn(block, *per_block[i], **shared)`` for every block; results stay remote with a client."""
-        args = list(zip(self.blocks, *per_block, strict=True)) if per_block else [(b,) for b in self.blocks]
-        if self.client is not None:
-            return [self._submit(b, _task, fn, *a, **shared) for b, a in enumerate(args)]
-        import dask
+        """``fn(piece, *per_block[i], **shared)`` for every piece; results stay remote with a client."""
+        if self.client is None:
+            import dask
 
-        return list(dask.compute(*[dask.delayed(_task)(fn, *a, **shared) for a in args], scheduler="threads"))
+            args = list(zip(self.blocks, *per_block, strict=True)) if per_block else [(b,) for b in self.blocks]
+            return list(dask.compute(*[dask.delayed(_task)(fn, *a, **shared) for a in args], scheduler="threads"))
+        out: list[Any] = [None] * len(self.rows)
+        for g, (worker, members) in enumerate(self.groups):
+            sources: list[Any] = []
+            args = [_slots([arg[p] for arg in per_block], sources) for p in members]
+            future = self._submit(worker, _group_map, fn, self.blocks[g], sources, args, shared)
+            for pos, p in enumerate(members):
+                out[p] = _Ref(future, pos)
+        return out
 
     def apply(self, fn: Callable[..., Any], handles: list[Any], **shared: Any) -> list[Any]:
-        """``fn(handles[i], **shared)`` on per-block results (not blocks); results stay remote with a client."""
-        if self.client is not None:
-            return [self._submit(b, _task, fn, h, **shared) for b, h in enumerate(handles)]
-        return [fn(h, **shared) for h in handles]
+        """``fn(handles[i], **shared)`` on per-piece results (not pieces); results stay remote with a client."""
+        if self.client is None:
+            return [fn(h, **shared) for h in handles]
+        assert self.where is not None
+        out: list[Any] = [None] * len(handles)
+        for future, pieces, positions in self._by_future(handles):
+            result = self._submit(self.where[pieces[0]], _group_apply, fn, future, positions, shared)
+            for j, p in enumerate(pieces):
+                out[p] = _Ref(result, j)
+        return out
 
-    def collect(self, handles: list[Any], index: int) -> list[Any]:
-        """Item ``index`` of every per-block tuple result, brought to this process.
+    def collect(self, handles: list[Any], index: int | None) -> list[Any]:
+        """Item ``index`` (None: the whole result) of every per-piece result, brought to this process.
 
-        One small task per worker fetches the items of all its blocks: a task per
-        block would cost the scheduler a task and the round a hop for each.
+        One small task per group picks the items out, so only they travel.
         """
         if self.client is None:
-            return [h[index] for h in handles]
+            return [h if index is None else h[index] for h in handles]
         assert self.where is not None
-        groups: dict[str, list[int]] = {}
-        for b, worker in enumerate(self.where):
-            groups.setdefault(worker, []).append(b)
-        tasks = [
-            self.client.submit(
-                _items, *[handles[b] for b in blocks], index=index, workers=[w], allow_other_workers=True, pure=False
-            )
-            for w, blocks in groups.items()
+        groups = self._by_future(handles)
+        picks = [
+            self._submit(self.where[pieces[0]], _pick, future, positions, index) for future, pieces, positions in groups
         ]
         out: list[Any] = [None] * len(handles)
-        for blocks, values in zip(groups.values(), self.gather(tasks), strict=True):
-            for b, value in zip(blocks, values, strict=True):
-                out[b] = value
+        for (_, pieces, _), values in zip(groups, self.gather(picks), strict=True):
+            for p, value in zip(pieces, values, strict=True):
+                out[p] = value
         return out
 
     def gather(self, handles: list[Any]) -> list[Any]:
+        """Results brought to this process: per-piece results of :meth:`map` and :meth:`apply`, or futures."""
         if self.client is None:
             return handles
+        if handles and isinstance(handles[0], _Ref):
+            return self.collect(handles, None)
         return _gather(self.client, handles, self.worker_timeout, "the fit")
 
     def block_weights(self) -> list[np.ndarray] | None:
         return None  # unit weights
 
     def take(self, indices: np.ndarray) -> np.ndarray:
-        """Rows at sorted global ``indices``, float64, fetched from the blocks that hold them."""
+        """Rows at sorted global ``indices``, float64, fetched from the pieces that hold them."""
         which = np.searchsorted(self.offsets, indices, side="right") - 1
-        parts = []
-        for b in np.unique(which):
-            local = indices[which == b] - self.offsets[b]
-            if self.client is not None:
-                parts.append(self._submit(int(b), _take, self.blocks[b], local))
-            else:
-                parts.append(_take(self.blocks[b], local))
-        return np.vstack(self.gather(parts))
+        local = [indices[which == p] - self.offsets[p] for p in range(len(self.rows))]
+        return np.vstack(self.gather(self.map(_take, local)))
 
     def sample(self, rng: np.random.Generator) -> InMemoryRows:
         """A uniform sample of at most :data:`~fastclust.seeding.SAMPLE_ROWS` rows, brought to this process."""
@@ -541,16 +679,24 @@ class DaskRows:
         return hashlib.blake2b(b"".join(self.gather(self.apply(_digest, self.states))), digest_size=16).digest()
 
     def labels(self) -> DaskLabels:
-        """The final labels (pending renumbering applied), left where they are."""
+        """The final labels (pending renumbering applied), one array per chunk of ``X``, left where they are."""
         states = self.states
         if self._remap is not None:
             states = self.apply(_renumber, states, table=self._remap)
             self._remap = None
-        return DaskLabels(self.apply(_labels_of, states), self.rows, self.client, self.worker_timeout)
-
-
-def _items(*values: Any, index: int) -> list[Any]:
-    return [value[index] for value in values]
+        members: list[list[int]] = [[] for _ in self.chunks]
+        for p, (c, _, _) in enumerate(self.pieces):
+            members[c].append(p)
+        if self.client is None:
+            parts = [np.concatenate([states[p][0] for p in pieces]) for pieces in members]
+        else:
+            assert self.where is not None
+            parts = []
+            for pieces in members:
+                sources: list[Any] = []
+                slots = _slots([states[p] for p in pieces], sources)
+                parts.append(self._submit(self.where[pieces[0]], _join_labels, sources, slots))
+        return DaskLabels(parts, self.chunks, self.client, self.worker_timeout)
 
 
 # ---------------------------------------------------------------------------------------------

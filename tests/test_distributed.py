@@ -220,12 +220,46 @@ def test_placement_is_balanced_and_keeps_what_already_is(data):
             assert where == [h[0] for h in holders]
 
 
+def test_pieces_cut_chunks_by_the_chunks_alone():
+    assert fdist._pieces_of([10, 3, 25], 10) == [(0, 0, 10), (1, 0, 3), (2, 0, 8), (2, 8, 16), (2, 16, 25)]
+    assert fdist._pieces_of([100_000], fdist.PIECE_ROWS) == [(0, 0, 50_000), (0, 50_000, 100_000)]
+    for rows in ([1], [65_536, 65_537], [7] * 9):
+        pieces = fdist._pieces_of(rows, 4)
+        assert sum(hi - lo for _, lo, hi in pieces) == sum(rows)
+        assert all(0 < hi - lo <= 4 for _, lo, hi in pieces)
+        sizes = Counter(c for c, _, _ in pieces)
+        assert all(sizes[c] == -(-r // 4) for c, r in enumerate(rows))
+
+
+@pytest.mark.parametrize("metric", ["l2", "l1"])
+@pytest.mark.parametrize("where", ["threads", pytest.param("cluster", marks=pytest.mark.slow)])
+def test_chunks_cut_into_pieces_give_the_in_memory_answer(metric, where, request, monkeypatch):
+    """Chunks of more than PIECE_ROWS rows become several blocks: same labels and centres as in memory, labels
+    still in X's chunks, and the same start from the threads as from the cluster."""
+    client = request.getfixturevalue("client") if where == "cluster" else None
+    monkeypatch.setattr(fdist, "PIECE_ROWS", 300)
+    X = blobs(4003, 5, seed=12)
+    D = da.from_array(X, chunks=(1000, 5))  # pieces of 250 and a last chunk of 3
+    init = X[:6].copy()
+    for empty in ("drop", "reseed"):
+        res = fdist.kmeans(D, 6, init=init, metric=metric, client=client, empty=empty)
+        assert_same(res, fc.kmeans(X, 6, init=init, metric=metric, empty=empty))
+        assert res.labels.chunks[0] == D.chunks[0] and res.labels.to_dask().chunks == D.chunks[:1]
+    far = np.vstack([init[:5], [[500.0] * 5]])  # a centre nobody is near: reseeded from the farthest rows
+    assert_same(fdist.kmeans(D, 6, init=far, client=client, empty="reseed"), fc.kmeans(X, 6, init=far, empty="reseed"))
+    C = fdist.initial_centroids(D, 6, seed=3, client=client)
+    np.testing.assert_array_equal(C, fdist.initial_centroids(D, 6, seed=3))  # the threads' answer
+    assert not np.array_equal(C, fdist.initial_centroids(D.rechunk(4003), 6, seed=3))  # streams are per piece
+
+
 @pytest.mark.slow
-def test_blocks_are_spread_over_the_workers_wherever_they_were(client):
-    """Every block on one worker: the fit spreads them evenly, and its result does not depend on where they were."""
+def test_blocks_are_spread_over_the_workers_wherever_they_were(client, monkeypatch):
+    """Every chunk on one worker: the fit spreads their pieces evenly, and its result does not depend on where
+    they were."""
     from fastclust.metrics import get_metric
 
-    X = blobs(6000, 5, seed=9)
+    monkeypatch.setattr(fdist, "PIECE_ROWS", 600)
+    X = blobs(5000, 5, seed=9)
     workers = sorted(client.nthreads())
     fits = []
     for w in workers:
@@ -233,14 +267,18 @@ def test_blocks_are_spread_over_the_workers_wherever_they_were(client):
         distributed.wait(D)
         assert {h for hs in client.who_has(D).values() for h in hs} == {w}
         rows = fdist.DaskRows(D, client, get_metric("l2"), worker_timeout=30.0)
-        assert Counter(rows.where) == dict.fromkeys(workers, 3)
+        assert rows.rows == [500] * 10  # 5 chunks of 1000 rows: an odd count, cut in two
+        assert Counter(rows.where) == dict.fromkeys(workers, 5)
+        assert [worker for worker, _ in rows.groups] == sorted(set(rows.where), key=rows.where.index)
         distributed.wait(rows.blocks)
         held = client.who_has(rows.blocks)
-        assert all(rows.where[b] in held[f.key] for b, f in enumerate(rows.blocks))
+        assert all(worker in held[f.key] for (worker, _), f in zip(rows.groups, rows.blocks, strict=True))
         rows.assign(X[:4].copy(), None)
-        distributed.wait(rows.states)
-        held = client.who_has(rows.states)  # a round's results sit where their blocks were put
-        assert all(rows.where[b] in held[f.key] for b, f in enumerate(rows.states))
+        states = {ref.future.key: rows.where[p] for p, ref in enumerate(rows.states)}
+        assert len(states) == 2  # one task per worker and round
+        distributed.wait([ref.future for ref in rows.states])
+        held = client.who_has([ref.future for ref in rows.states])  # a round's results sit with their pieces
+        assert all(worker in held[key] for key, worker in states.items())
         fits.append(fdist.kmeans(D, 4, seed=1, client=client))
     np.testing.assert_array_equal(fits[0].labels.compute(), fits[1].labels.compute())
     np.testing.assert_array_equal(fits[0].centroids, fits[1].centroids)
