@@ -421,6 +421,15 @@ def _join_labels(sources: list[Any], slots: tuple[_Slot, ...]) -> np.ndarray:
     return np.concatenate([sources[s.source][s.pos][0] for s in slots])
 
 
+def _on_threads(fn: Callable[..., Any], args: list[tuple[Any, ...]], shared: dict[str, Any] | None = None) -> list[Any]:
+    """``fn(*args[i], **shared)`` for every ``i`` as tasks of dask's threaded scheduler (never a default
+    ``distributed.Client`` that happens to exist), each single-threaded."""
+    import dask
+
+    tasks = [dask.delayed(_task)(fn, *a, **(shared or {})) for a in args]
+    return list(dask.compute(*tasks, scheduler="threads"))
+
+
 #: Rows per piece: a fit cuts every chunk into pieces of at most this many rows (:func:`_pieces_of`).
 PIECE_ROWS = 65_536
 
@@ -484,7 +493,7 @@ class DaskRows:
         else:
             # scheduler="threads": never a default distributed.Client that happens to exist
             raw = [np.asarray(b) for b in dask.compute(*X.to_delayed().ravel(), scheduler="threads")]
-            infos = [_inspect(b, int(o)) for b, o in zip(raw, chunk_offsets[:-1], strict=True)]
+            infos = _on_threads(_inspect, [(b, int(o)) for b, o in zip(raw, chunk_offsets[:-1], strict=True)])
         # Once per chunk per fit: check the values, then convert (and, if extreme, rescale) them.
         n_bad = sum(i["n_bad"] for i in infos)
         if n_bad:
@@ -518,7 +527,7 @@ class DaskRows:
                 )
             del raw  # the prepared pieces replace the raw chunks on the workers
         else:
-            self.blocks = [_prepare(raw[c][lo:hi], self.scale.x, metric) for c, lo, hi in self.pieces]
+            self.blocks = _on_threads(_prepare, [(raw[c][lo:hi], self.scale.x, metric) for c, lo, hi in self.pieces])
         self.states: list[Any] = [None] * len(self.rows)
         self._remap: np.ndarray | None = None
         self._stats: dict[str, np.ndarray] = {}
@@ -559,10 +568,8 @@ class DaskRows:
     def map(self, fn: Callable[..., Any], *per_block: list[Any], **shared: Any) -> list[Any]:
         """``fn(piece, *per_block[i], **shared)`` for every piece; results stay remote with a client."""
         if self.client is None:
-            import dask
-
             args = list(zip(self.blocks, *per_block, strict=True)) if per_block else [(b,) for b in self.blocks]
-            return list(dask.compute(*[dask.delayed(_task)(fn, *a, **shared) for a in args], scheduler="threads"))
+            return _on_threads(fn, args, shared)
         out: list[Any] = [None] * len(self.rows)
         for g, (worker, members) in enumerate(self.groups):
             sources: list[Any] = []
