@@ -360,20 +360,22 @@ def _pieces_of(rows: list[int], limit: int) -> list[tuple[int, int, int]]:
     return out
 
 
-@dataclass(frozen=True)
 class _Ref:
     """A piece's result inside the list its worker's group task returned."""
 
-    future: Any
-    pos: int
+    __slots__ = ("future", "pos")
+
+    def __init__(self, future: Any, pos: int) -> None:
+        self.future, self.pos = future, pos
 
 
-@dataclass(frozen=True)
 class _Slot:
     """A :class:`_Ref` as a group task receives it: element ``pos`` of the task's ``sources[source]``."""
 
-    source: int
-    pos: int
+    __slots__ = ("pos", "source")
+
+    def __init__(self, source: int, pos: int) -> None:
+        self.source, self.pos = source, pos
 
 
 def _slots(values: list[Any], sources: list[Any]) -> tuple[Any, ...]:
