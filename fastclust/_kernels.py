@@ -219,6 +219,10 @@ def assign_sums_blas(X, CT, half_norms, sq_norms, w, hint, start, stop, labels, 
         or (with_sums and sums.shape[0] != k)
     ):
         raise ValueError("assign_sums_blas: an output or the workspace has the wrong shape")
+    if not (0 <= start <= stop <= X.shape[0]) or hint.shape[0] < stop or sq_norms.shape[0] < stop:
+        raise ValueError("assign_sums_blas: start:stop must be rows of X, hint and sq_norms")
+    if with_sums and w.shape[0] < stop:
+        raise ValueError("assign_sums_blas: start:stop must be rows of w")
     sums[:] = 0.0
     # a short last chunk is multiplied zero-padded to ``chunk`` rows (see the docstring)
     pad = np.zeros((chunk if (stop - start) % chunk else 0, d), dtype=X.dtype)

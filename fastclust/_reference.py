@@ -76,6 +76,10 @@ def assign_sums_blas(
         or (with_sums and sums.shape[0] != k)
     ):
         raise ValueError("assign_sums_blas: an output or the workspace has the wrong shape")
+    if not (0 <= start <= stop <= X.shape[0]) or hint.shape[0] < stop or sq_norms.shape[0] < stop:
+        raise ValueError("assign_sums_blas: start:stop must be rows of X, hint and sq_norms")
+    if with_sums and w.shape[0] < stop:
+        raise ValueError("assign_sums_blas: start:stop must be rows of w")
     if stop > start and not (0 <= hint[start:stop].min() and hint[start:stop].max() < k):
         raise ValueError("hint must hold centres 0 .. k-1")
     score = np.empty(stop - start, dtype=X.dtype)

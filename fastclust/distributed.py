@@ -3,7 +3,7 @@
 :func:`kmeans` is the in-memory engine's Lloyd loop (:mod:`fastclust._lloyd`) run over
 :class:`DaskRows`, the Dask implementation of its data access: the same stop rule,
 the same empty-cluster policies, the same initialisers (:mod:`fastclust.seeding`).
-Nothing here schedules work itself: every pass is one task per worker (via
+Nothing here schedules work itself: every pass is one task per worker thread (via
 ``distributed.Client`` futures), or one per block on dask's default threaded
 scheduler, and only small per-cluster summaries come back to the client. The
 centres (``k x d``) are the only thing sent out each round, never the data.
@@ -19,10 +19,12 @@ with the in-memory engine's assignment: the bounded loops, or for wide data its
 fused BLAS pass, which returns the piece's cluster sums with its labels.
 
 Each fit places the pieces once (:func:`_balanced_placement`): rows in
-proportion to each worker's threads, moving as few pieces as that allows. A
-worker's pieces form one group, and a round is one task per group, which runs
-its pieces in order, plus one per group that hands their small summaries to the
-client; the pieces' labels and distances stay on their worker. Tasks run
+proportion to each worker's threads, moving as few pieces as that allows (a
+piece that moves is cut from its chunk where the chunk is, so only the piece
+travels). A worker's pieces are dealt into one group per thread, and a round is
+one task per group, which runs its pieces in order, plus one per group that
+hands their small summaries to the client; the pieces' labels and distances
+stay on their worker. Tasks run
 single-threaded (dask's workers are the parallelism, see :mod:`fastclust._threads`).
 Left to itself, dask's scheduler put 4 of 5 blocks on one of two workers after
 a few passes (its work stealing copies blocks), and every round then waited for
@@ -418,6 +420,27 @@ def _prepare_pieces(
     return [_prepare(np.asarray(raws[i])[lo:hi], exponent, metric) for i, lo, hi in spec]
 
 
+def _cut(chunk: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """Rows ``start:stop`` of a chunk, copied: what travels to a piece's worker when it does not hold the chunk."""
+    return np.array(np.asarray(chunk)[start:stop])
+
+
+def _thread_groups(where: list[str], rows: list[int], threads: dict[str, int]) -> list[tuple[str, list[int]]]:
+    """The pieces on each worker dealt into one group per thread (largest first, to the lightest group), each
+    group's pieces in order: a pass is one single-threaded task per group, so every thread has one."""
+    groups: list[tuple[str, list[int]]] = []
+    for worker in dict.fromkeys(where):
+        mine = [p for p, w in enumerate(where) if w == worker]
+        bins: list[list[int]] = [[] for _ in range(min(threads.get(worker, 1), len(mine)))]
+        load = [0] * len(bins)
+        for p in sorted(mine, key=lambda p: (-rows[p], p)):
+            i = load.index(min(load))
+            bins[i].append(p)
+            load[i] += rows[p]
+        groups += [(worker, sorted(b)) for b in bins]
+    return groups
+
+
 def _join_labels(sources: list[Any], slots: tuple[_Slot, ...]) -> np.ndarray:
     """One chunk's labels from its pieces' states."""
     return np.concatenate([sources[s.source][s.pos][0] for s in slots])
@@ -443,9 +466,9 @@ class DaskRows:
     than :data:`PIECE_ROWS` rows are cut into equal pieces, so that a fit can
     spread rows evenly over the workers (:func:`_balanced_placement`) however the
     chunks fall; every piece is a block for the Lloyd loop and for k-means||.
-    With a client, each worker's pieces form one group: each pass is one task
-    per group, which runs the pieces in order and returns their results as a
-    list (a task per piece would cost the scheduler a task and the round a hop
+    With a client, each worker's pieces are dealt into one group per thread
+    (:func:`_thread_groups`): each pass is one task per group, which runs the
+    pieces in order and returns their results as a list (a task per piece would cost the scheduler a task and the round a hop
     for each). The prepared pieces and their assignment states (labels,
     distances, bounds) stay on their worker; the client keeps only per-cluster
     summaries. Also implements :class:`fastclust.seeding.Blocks`, so the
@@ -470,26 +493,18 @@ class DaskRows:
         import dask
 
         self.where: list[str] | None = None  # with a client: the worker each piece's tasks run on
-        self.groups: list[tuple[str, list[int]]] = []  # with a client: (worker, its pieces in order)
+        self.groups: list[tuple[str, list[int]]] = []  # with a client: (worker, pieces in order), one per thread
         if client is not None:
             raw = client.compute(list(X.to_delayed().ravel()))  # futures: blocks stay on workers
-            self.where = self._place(raw)
-            groups: dict[str, list[int]] = {}
-            for p, worker in enumerate(self.where):
-                groups.setdefault(worker, []).append(p)
-            self.groups = list(groups.items())
-            first = {c: self.where[p] for p, (c, _, _) in reversed(list(enumerate(self.pieces)))}
+            self.where, holders, threads = self._place(raw)
+            self.groups = _thread_groups(self.where, self.rows, threads)
+            # where a chunk is checked, and cut for pieces going elsewhere: a worker that holds it
+            home = [
+                hs[0] if hs else next(w for w, (pc, _, _) in zip(self.where, self.pieces, strict=True) if pc == c)
+                for c, hs in enumerate(holders)
+            ]
             inspected = [
-                client.submit(
-                    _task,
-                    _inspect,
-                    raw[c],
-                    int(chunk_offsets[c]),
-                    workers=[first[c]],
-                    allow_other_workers=True,
-                    pure=False,
-                )
-                for c in range(len(self.chunks))
+                self._submit(home[c], _inspect, raw[c], int(chunk_offsets[c])) for c in range(len(self.chunks))
             ]
             infos = self.gather(inspected)
         else:
@@ -512,22 +527,18 @@ class DaskRows:
         if client is not None:
             self.blocks: list[Any] = []  # one future per group: the list of its prepared pieces
             for worker, members in self.groups:
-                chunks = sorted({self.pieces[p][0] for p in members})
-                spec = [(chunks.index(self.pieces[p][0]), self.pieces[p][1], self.pieces[p][2]) for p in members]
-                self.blocks.append(
-                    client.submit(
-                        _task,
-                        _prepare_pieces,
-                        [raw[c] for c in chunks],
-                        spec,
-                        self.scale.x,
-                        metric,
-                        workers=[worker],
-                        allow_other_workers=True,
-                        pure=False,
-                    )
-                )
-            del raw  # the prepared pieces replace the raw chunks on the workers
+                sources: list[Any] = []
+                spec = []
+                for p in members:
+                    c, lo, hi = self.pieces[p]
+                    if worker in holders[c]:  # a view of the chunk the worker holds: no copy
+                        sources.append(raw[c])
+                        spec.append((len(sources) - 1, lo, hi))
+                    else:  # cut where the chunk is, so only the piece travels and stays
+                        sources.append(self._submit(home[c], _cut, raw[c], lo, hi))
+                        spec.append((len(sources) - 1, 0, hi - lo))
+                self.blocks.append(self._submit(worker, _prepare_pieces, sources, spec, self.scale.x, metric))
+            del raw  # what the workers keep: the prepared pieces (views of held chunks, or copies of cut ones)
         else:
             self.blocks = _on_threads(_prepare, [(raw[c][lo:hi], self.scale.x, metric) for c, lo, hi in self.pieces])
         self.states: list[Any] = [None] * len(self.rows)
@@ -540,14 +551,16 @@ class DaskRows:
     def n_features(self) -> int:
         return self._n_features
 
-    def _place(self, raw: list[Any]) -> list[str]:
-        """Where each piece's tasks run (:func:`_balanced_placement`), once the raw chunks exist."""
+    def _place(self, raw: list[Any]) -> tuple[list[str], list[list[str]], dict[str, int]]:
+        """Where each piece's tasks run (:func:`_balanced_placement`), once the raw chunks exist; also the live
+        workers holding each chunk, and every live worker's threads."""
         _wait(self.client, raw, self.worker_timeout, "the fit")
-        holders = self.client.who_has(raw)
-        threads = self.client.nthreads()
+        who = self.client.who_has(raw)
+        threads = {str(w): int(t) for w, t in self.client.nthreads().items()}
         if not threads:  # every worker left after the chunks were computed
             raise FastclustError(f"the dask cluster has no worker (scheduler {_address(self.client)})")
-        return _balanced_placement(self.rows, [list(holders.get(raw[c].key, ())) for c, _, _ in self.pieces], threads)
+        holders = [[str(w) for w in who.get(f.key, ()) if str(w) in threads] for f in raw]
+        return _balanced_placement(self.rows, [holders[c] for c, _, _ in self.pieces], threads), holders, threads
 
     def _submit(self, worker: str, fn: Callable[..., Any], *args: Any) -> Any:
         """``fn(*args)`` as a single-threaded task on ``worker``.
@@ -831,13 +844,17 @@ class DaskLabels:
 
         self._check_open("build a dask array of the labels")
         if self._client is None:
-            return da.concatenate([da.from_array(np.asarray(p), chunks=(len(p),)) for p in self._parts])
-        return da.concatenate(
-            [
-                da.from_delayed(dask.delayed(f), shape=(r,), dtype=np.int64)
-                for f, r in zip(self._parts, self._rows, strict=True)
-            ]
-        )
+            out = da.concatenate([da.from_array(np.asarray(p), chunks=(len(p),)) for p in self._parts])
+        else:
+            out = da.concatenate(
+                [
+                    da.from_delayed(dask.delayed(f), shape=(r,), dtype=np.int64)
+                    for f, r in zip(self._parts, self._rows, strict=True)
+                ]
+            )
+        if 0 in self._rows:  # concatenate drops empty blocks; X's chunks keep them
+            out = out.rechunk((tuple(self._rows),))
+        return out
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         out = self.compute()

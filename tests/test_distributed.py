@@ -220,6 +220,16 @@ def test_placement_is_balanced_and_keeps_what_already_is(data):
             assert where == [h[0] for h in holders]
 
 
+@pytest.mark.parametrize("where", ["threads", pytest.param("cluster", marks=pytest.mark.slow)])
+def test_labels_keep_empty_chunks(where, request):
+    client = request.getfixturevalue("client") if where == "cluster" else None
+    X = blobs(20, 2, seed=3)
+    D = da.from_array(X, chunks=((5, 0, 15), 2))
+    res = fdist.kmeans(D, 2, init=X[:2].copy(), client=client)
+    assert res.labels.chunks == D.chunks[:1] and res.labels.to_dask().chunks == D.chunks[:1]
+    np.testing.assert_array_equal(res.labels.to_dask().compute(), fc.kmeans(X, 2, init=X[:2].copy()).labels)
+
+
 def test_pieces_cut_chunks_by_the_chunks_alone():
     assert fdist._pieces_of([10, 3, 25], 10) == [(0, 0, 10), (1, 0, 3), (2, 0, 8), (2, 8, 16), (2, 16, 25)]
     assert fdist._pieces_of([100_000], fdist.PIECE_ROWS) == [(0, 0, 50_000), (0, 50_000, 100_000)]
@@ -252,6 +262,30 @@ def test_chunks_cut_into_pieces_give_the_in_memory_answer(metric, where, request
     assert not np.array_equal(C, fdist.initial_centroids(D.rechunk(4003), 6, seed=3))  # streams are per piece
 
 
+def test_each_worker_thread_gets_one_group_of_pieces():
+    where = ["a", "a", "b", "a", "a", "b", "a"]
+    rows = [50, 50, 50, 50, 50, 50, 10]
+    groups = fdist._thread_groups(where, rows, {"a": 2, "b": 1})
+    assert [w for w, _ in groups] == ["a", "a", "b"]
+    assert sorted(p for _, members in groups for p in members) == list(range(7))
+    assert all(members == sorted(members) for _, members in groups)
+    a_rows = sorted(sum(rows[p] for p in members) for w, members in groups if w == "a")
+    assert a_rows == [100, 110]  # dealt largest first to the lighter group
+    assert fdist._thread_groups(["a"], [5], {"a": 4}) == [("a", [0])]  # never an empty group
+
+
+def _memory_owners(blocks):
+    """Bytes of the array that owns each prepared piece's memory (the piece, the chunk it views, or the
+    buffer it was received in)."""
+    out = []
+    for block in blocks:
+        a = block.X
+        while isinstance(a.base, np.ndarray):
+            a = a.base
+        out.append(a.nbytes)
+    return out
+
+
 @pytest.mark.slow
 def test_blocks_are_spread_over_the_workers_wherever_they_were(client, monkeypatch):
     """Every chunk on one worker: the fit spreads their pieces evenly, and its result does not depend on where
@@ -273,6 +307,11 @@ def test_blocks_are_spread_over_the_workers_wherever_they_were(client, monkeypat
         distributed.wait(rows.blocks)
         held = client.who_has(rows.blocks)
         assert all(worker in held[f.key] for (worker, _), f in zip(rows.groups, rows.blocks, strict=True))
+        for (worker, _), f in zip(rows.groups, rows.blocks, strict=True):
+            owners = client.submit(_memory_owners, f, workers=[worker], pure=False).result()
+            # pieces on the chunks' worker view them; pieces that moved were cut first, so only they travelled
+            chunk = 1000 * 5 * 8
+            assert all(o >= chunk for o in owners) if worker == w else all(o < chunk for o in owners), owners
         rows.assign(X[:4].copy(), None)
         states = {ref.future.key: rows.where[p] for p, ref in enumerate(rows.states)}
         assert len(states) == 2  # one task per worker and round

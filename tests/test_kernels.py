@@ -267,6 +267,16 @@ def test_assign_sums_blas_is_chunked_argmin_and_ordered_sums(impl, dtype):
         args[i] = bad
         with pytest.raises(ValueError, match="wrong shape"):
             ops.assign_sums_blas(X, CT, h, sq, w, hint, 0, 700, *args)
+    # rows outside X, or inputs too short for them, are refused before anything is read
+    roomy = np.empty(800, dtype=np.int64), np.empty(800), out[2], out[3]  # outputs that would fit 701 rows
+    for start, stop in ((5, 4), (0, 701), (-1, 3)):
+        with pytest.raises(ValueError, match="rows of X"):
+            ops.assign_sums_blas(X, CT, h, sq, w, hint, start, stop, *roomy)
+    for i, name in ((0, "rows of X"), (1, "rows of w"), (2, "rows of X")):
+        short = [sq, w, hint]
+        short[i] = short[i][:600]
+        with pytest.raises(ValueError, match=name):
+            ops.assign_sums_blas(X, CT, h, *short, 0, 700, *out)
 
 
 @needs_numba
