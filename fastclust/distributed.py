@@ -468,8 +468,9 @@ class DaskRows:
     chunks fall; every piece is a block for the Lloyd loop and for k-means||.
     With a client, each worker's pieces are dealt into one group per thread
     (:func:`_thread_groups`): each pass is one task per group, which runs the
-    pieces in order and returns their results as a list (a task per piece would cost the scheduler a task and the round a hop
-    for each). The prepared pieces and their assignment states (labels,
+    pieces in order and returns their results as a list (a task per piece would
+    cost the scheduler a task and the round a hop for each). The prepared pieces
+    and their assignment states (labels,
     distances, bounds) stay on their worker; the client keeps only per-cluster
     summaries. Also implements :class:`fastclust.seeding.Blocks`, so the
     initialisers run over the same pieces. On local threads every piece is a task.
