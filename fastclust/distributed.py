@@ -486,6 +486,9 @@ class DaskRows:
         self.chunks = [int(c) for c in X.chunks[0]]
         self.pieces = _pieces_of(self.chunks, PIECE_ROWS)
         self.rows = [hi - lo for _, lo, hi in self.pieces]
+        self._of_chunk: list[list[int]] = [[] for _ in self.chunks]  # each chunk's pieces, in order
+        for p, (c, _, _) in enumerate(self.pieces):
+            self._of_chunk[c].append(p)
         self._n_features = int(X.shape[1])
         self.offsets = np.concatenate([[0], np.cumsum(self.rows)]).astype(np.int64)
         chunk_offsets = np.concatenate([[0], np.cumsum(self.chunks)]).astype(np.int64)
@@ -500,10 +503,7 @@ class DaskRows:
             self.where, holders, threads = self._place(raw)
             self.groups = _thread_groups(self.where, self.rows, threads)
             # where a chunk is checked, and cut for pieces going elsewhere: a worker that holds it
-            home = [
-                hs[0] if hs else next(w for w, (pc, _, _) in zip(self.where, self.pieces, strict=True) if pc == c)
-                for c, hs in enumerate(holders)
-            ]
+            home = [hs[0] if hs else self.where[self._of_chunk[c][0]] for c, hs in enumerate(holders)]
             inspected = [
                 self._submit(home[c], _inspect, raw[c], int(chunk_offsets[c])) for c in range(len(self.chunks))
             ]
@@ -707,15 +707,12 @@ class DaskRows:
         if self._remap is not None:
             states = self.apply(_renumber, states, table=self._remap)
             self._remap = None
-        members: list[list[int]] = [[] for _ in self.chunks]
-        for p, (c, _, _) in enumerate(self.pieces):
-            members[c].append(p)
         if self.client is None:
-            parts = [np.concatenate([states[p][0] for p in pieces]) for pieces in members]
+            parts = [np.concatenate([states[p][0] for p in pieces]) for pieces in self._of_chunk]
         else:
             assert self.where is not None
             parts = []
-            for pieces in members:
+            for pieces in self._of_chunk:
                 sources: list[Any] = []
                 slots = _slots([states[p] for p in pieces], sources)
                 parts.append(self._submit(self.where[pieces[0]], _join_labels, sources, slots))
